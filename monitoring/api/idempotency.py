@@ -1,0 +1,67 @@
+"""Idempotency-Key on POST: a retry with the same key gets the first answer and writes nothing.
+
+The key row is written in the same transaction as the data, so a crash between them is
+impossible, and two concurrent requests with one key cannot both commit (the unique constraint
+stops the second, which then replays the first's answer)."""
+
+import hashlib
+import json
+
+from django.db import IntegrityError, transaction
+from rest_framework import exceptions
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from ..models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+
+
+class KeyReused(exceptions.APIException):
+    status_code = 422
+    default_detail = "This Idempotency-Key was already used with a different request."
+    default_code = "idempotency_key_reused"
+
+
+def _fingerprint(request):
+    body = json.dumps(request.data, sort_keys=True, default=str)
+    return hashlib.sha256(f"{request.method} {request.get_full_path()} {body}".encode()).hexdigest()
+
+
+def _replay(record, fingerprint):
+    if record.request_hash != fingerprint:
+        raise KeyReused()
+    response = Response(record.response, status=record.status_code)
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def idempotent(request, principal, handler):
+    """Run `handler()` (which returns a Response) once per Idempotency-Key."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return handler()
+    if not key.strip() or len(key) > 255:
+        raise exceptions.ValidationError({HEADER: ["must be 1 to 255 characters"]})
+    fingerprint = _fingerprint(request)
+    existing = IdempotencyKey.objects.filter(principal=principal.key, key=key).first()
+    if existing is not None:
+        return _replay(existing, fingerprint)
+    try:
+        with transaction.atomic():
+            response = handler()
+            if 200 <= response.status_code < 300:
+                IdempotencyKey.objects.create(
+                    principal=principal.key,
+                    key=key,
+                    request_hash=fingerprint,
+                    status_code=response.status_code,
+                    response=json.loads(JSONRenderer().render(response.data)),
+                )
+    except IntegrityError:
+        # A concurrent request with the same key committed first; our writes were rolled back.
+        existing = IdempotencyKey.objects.filter(principal=principal.key, key=key).first()
+        if existing is None:
+            raise
+        return _replay(existing, fingerprint)
+    return response

@@ -1,0 +1,220 @@
+"""/api/workflows/monitoring — seed 002's endpoint, exactly as its API reference reads, so services
+written against it work unchanged. A thin adapter over monitoring.ingest / queries / services /
+retention. Success: {"success": true, "data": …}; failure: {"success": false, "error": …, "details": …}."""
+
+from django.conf import settings
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import queries, retention, services
+from ..access import INGEST, PRUNE, READ, RESPOND
+from ..ingest import ingest
+from ..models import AlertSeverity, AlertType, ErrorSeverity, ErrorType, LogLevel, Team
+from ..schemas import BATCH_KEYS, KINDS, AlertUpdateIn, ErrorUpdateIn, validate_records
+from ..serializers import serialize, serialize_many
+from . import params
+from .audit import AuditedAPIMixin
+from .idempotency import idempotent
+from .pagination import parse_bounded_int
+
+LIST_TYPES = {"logs": "log", "errors": "error", "performance": "performance", "alerts": "alert"}
+GET_TYPES = [*LIST_TYPES, "live-status", "dashboard"]
+POST_TYPES = [*KINDS, "batch"]
+PATCH_TYPES = ["error", "alert"]
+
+
+def ok(data, status_code=status.HTTP_200_OK, **extra):
+    return Response({"success": True, "data": data, **extra}, status=status_code)
+
+
+def ingest_team(principal, request):
+    """The team a post writes to: a token's own team; for a person, ?team=<slug>, which may be
+    left out when they may post to exactly one team."""
+    slug = params.text(request.query_params, "team", 64)
+    teams = principal.teams(INGEST)
+    if slug:
+        team = teams.filter(slug=slug).first()
+        if team is None:
+            if principal.teams(READ).filter(slug=slug).exists():
+                raise PermissionDenied("Your role in this team does not allow posting data.")
+            raise NotFound(f"team '{slug}' not found")
+        return team
+    candidates = list(teams[:2])
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise PermissionDenied("You may not post data: it needs a team admin role or a service token.")
+    raise ValidationError({"team": ["is required: you may post to several teams; add ?team=<slug>"]})
+
+
+QUERY_PARAMETERS = [
+    OpenApiParameter("type", str, required=True, enum=sorted({*GET_TYPES, *POST_TYPES})),
+    OpenApiParameter("team", str, description="Team slug (people in several teams)"),
+    OpenApiParameter("workflow_id", str),
+    OpenApiParameter("execution_id", str),
+    OpenApiParameter("log_levels", str, description=f"comma-separated: {', '.join(LogLevel.values)}"),
+    OpenApiParameter("severity", str, description="comma-separated severities"),
+    OpenApiParameter("resolved", bool),
+    OpenApiParameter("acknowledged", bool),
+    OpenApiParameter("start_time", OpenApiTypes.DATETIME),
+    OpenApiParameter("end_time", OpenApiTypes.DATETIME),
+    OpenApiParameter("period", str, enum=list(queries.PERIODS)),
+    OpenApiParameter("limit", int, description=f"1 to {settings.FLOWTOWER_MAX_LIMIT}, default 50"),
+    OpenApiParameter("offset", int),
+    OpenApiParameter("id", OpenApiTypes.UUID),
+    OpenApiParameter("retention_days", int),
+]
+ENVELOPE = inline_serializer("Envelope", {"success": serializers.BooleanField(), "data": serializers.JSONField()})
+
+
+class MonitoringEndpoint(AuditedAPIMixin, APIView):
+    envelope = True
+
+    # --- GET -------------------------------------------------------------------------------------
+    @extend_schema(parameters=QUERY_PARAMETERS, responses={200: ENVELOPE}, operation_id="monitoring_get")
+    def get(self, request):
+        q = request.query_params
+        kind = params.choice(q, "type", GET_TYPES, required=True)
+        workflows = self._workflow_filter(q)
+        if kind == "live-status":
+            return self._live_status(q, workflows)
+        start, end, period = params.time_range(q)
+        if kind == "dashboard":
+            start, end = queries.period_bounds(period, start, end)
+            return ok(queries.dashboard(self.principal, workflows, start, end))
+        return self._list(kind, q, workflows, start, end)
+
+    def _workflow_filter(self, q):
+        workflow_id = params.text(q, "workflow_id")
+        team = params.text(q, "team", 64)
+        if workflow_id is None and team is None:
+            return None
+        return queries.find_workflows(self.principal, workflow_id, team)
+
+    def _live_status(self, q, workflows):
+        if params.text(q, "workflow_id") is None:
+            raise ValidationError({"workflow_id": ["is required for type=live-status"]})
+        found = list(workflows[:2])
+        if len(found) > 1:
+            raise ValidationError({"team": ["workflow_id exists in several of your teams; add ?team=<slug>"]})
+        return ok(queries.live_status(found[0]))
+
+    def _list(self, kind, q, workflows, start, end):
+        filters = {"execution_id": params.text(q, "execution_id"), "start": start, "end": end,
+                   "text": params.text(q, "q", 500)}
+        if kind == "logs":
+            filters["levels"] = params.choice_list(q, "log_levels", LogLevel.values)
+        if kind == "errors":
+            filters["severities"] = params.choice_list(q, "severity", ErrorSeverity.values)
+            filters["types"] = params.choice_list(q, "error_type", ErrorType.values)
+            filters["resolved"] = params.boolean(q, "resolved")
+        if kind == "alerts":
+            filters["severities"] = params.choice_list(q, "severity", AlertSeverity.values)
+            filters["types"] = params.choice_list(q, "alert_type", AlertType.values)
+            filters["acknowledged"] = params.boolean(q, "acknowledged")
+            filters["resolved"] = params.boolean(q, "resolved")
+        limit = parse_bounded_int(q, "limit", 50, 1, settings.FLOWTOWER_MAX_LIMIT)
+        offset = parse_bounded_int(q, "offset", 0, 0, 100_000)
+        rows = list(queries.records(kind, self.principal, workflows, **filters)[offset:offset + limit + 1])
+        return ok(
+            serialize_many(LIST_TYPES[kind], rows[:limit]),
+            pagination={"limit": limit, "offset": offset, "has_more": len(rows) > limit},
+        )
+
+    # --- POST ------------------------------------------------------------------------------------
+    @extend_schema(parameters=QUERY_PARAMETERS, request=OpenApiTypes.OBJECT, responses={201: ENVELOPE},
+                   operation_id="monitoring_post")
+    def post(self, request):
+        kind = params.choice(request.query_params, "type", POST_TYPES, required=True)
+        team = ingest_team(self.principal, request)
+        return idempotent(request, self.principal, lambda: self._ingest(kind, team, request.data))
+
+    def _ingest(self, kind, team, body):
+        if kind == "batch":
+            return self._ingest_batch(team, body)
+        valid, errors = validate_records(kind, [body])
+        if errors:
+            raise ValidationError(errors["0"])
+        result = ingest(team, {kind: valid})
+        return ok(serialize(kind, result.created[kind][0]), status.HTTP_201_CREATED)
+
+    def _ingest_batch(self, team, body):
+        if not isinstance(body, dict):
+            raise ValidationError({"non_field_errors": ["Expected a JSON object with logs, errors, performance, alerts."]})
+        unknown = sorted(set(body) - set(BATCH_KEYS))
+        if unknown:
+            raise ValidationError({k: [f"Unknown key; expected: {', '.join(BATCH_KEYS)}"] for k in unknown})
+        not_lists = [k for k, v in body.items() if not isinstance(v, list)]
+        if not_lists:
+            raise ValidationError({k: ["Expected a list."] for k in not_lists})
+        total = sum(len(v) for v in body.values())
+        limit = settings.FLOWTOWER_BATCH_MAX_ITEMS
+        if total == 0:
+            raise ValidationError({"non_field_errors": ["The batch is empty."]})
+        if total > limit:
+            raise ValidationError({"non_field_errors": [f"The batch has {total} items; at most {limit} are accepted."]})
+        records, errors = {}, {}
+        for key, items in body.items():
+            kind = BATCH_KEYS[key]
+            records[kind], item_errors = validate_records(kind, items)
+            if item_errors:
+                errors[key] = item_errors
+        if errors:
+            # Nothing is written unless every item is valid.
+            raise ValidationError(errors)
+        result = ingest(team, records)
+        ids = {key: [str(o.pk) for o in result.created.get(kind, [])] for key, kind in BATCH_KEYS.items()}
+        created = {key: len(ids[key]) for key in BATCH_KEYS}
+        return ok({"created": created, "ids": ids}, status.HTTP_201_CREATED)
+
+    # --- PATCH -----------------------------------------------------------------------------------
+    @extend_schema(parameters=QUERY_PARAMETERS, request=OpenApiTypes.OBJECT, responses={200: ENVELOPE},
+                   operation_id="monitoring_patch")
+    def patch(self, request):
+        q = request.query_params
+        kind = params.choice(q, "type", PATCH_TYPES, required=True)
+        pk = params.uuid_param(q, "id")
+        obj = queries.records(f"{kind}s", self.principal).filter(pk=pk).first()
+        if obj is None:
+            raise NotFound(f"{kind} '{pk}' not found")
+        if not self.principal.can(RESPOND, obj.workflow.team_id):
+            raise PermissionDenied(f"Your role does not allow changing {kind}s; it needs member or admin.")
+        if kind == "error":
+            data = self._valid(ErrorUpdateIn, request.data)
+            obj = services.resolve_error(obj, self.principal, data["resolved"], data.get("resolution_notes", ""),
+                                         data.get("resolved_by", ""))
+        else:
+            data = self._valid(AlertUpdateIn, request.data)
+            obj = services.update_alert(
+                obj, self.principal, acknowledged=data.get("acknowledged"), resolved=data.get("resolved"),
+                notes=data.get("resolution_notes", ""),
+                actor_claim=data.get("acknowledged_by") or data.get("resolved_by") or "",
+            )
+        return ok(serialize(kind, obj))
+
+    @staticmethod
+    def _valid(schema, data):
+        s = schema(data=data)
+        s.is_valid(raise_exception=True)
+        return s.validated_data
+
+    # --- DELETE ----------------------------------------------------------------------------------
+    @extend_schema(parameters=QUERY_PARAMETERS, responses={200: ENVELOPE}, operation_id="monitoring_delete")
+    def delete(self, request):
+        q = request.query_params
+        if self.principal.team_ids(PRUNE) is not None:
+            raise PermissionDenied("Only super admins may delete data for retention.")
+        if q.get("retention_days") in (None, ""):
+            raise ValidationError({"retention_days": ["is required"]})
+        days = parse_bounded_int(q, "retention_days", None, 1, 36_500)
+        dry_run = bool(params.boolean(q, "dry_run"))
+        run = retention.prune(retention.retention_days(days), dry_run=dry_run, trigger="api",
+                              actor=self.principal.display_name)
+        return ok({"retention_days": days, "dry_run": dry_run, "deleted": run.deleted})
+
+

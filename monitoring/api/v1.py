@@ -1,0 +1,326 @@
+"""/api/v1/ — the resource API: workflows, executions, logs, errors, performance, alerts, with
+django-filter filters, cursor pagination for logs and an OpenAPI 3 schema. Thin adapters over
+monitoring.ingest / queries / services, scoped by monitoring.access."""
+
+import django_filters as filters
+from django.db.models import ProtectedError
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+
+from .. import queries, services
+from ..access import INGEST, MANAGE, RESPOND, scope
+from ..ingest import ingest
+from ..models import (
+    Alert,
+    AlertSeverity,
+    AlertType,
+    ErrorSeverity,
+    ErrorType,
+    Execution,
+    ExecutionLog,
+    ExecutionState,
+    LogLevel,
+    PerformanceMetric,
+    Workflow,
+    WorkflowError,
+)
+from ..schemas import INT_MAX, KINDS, AlertUpdateIn, ErrorUpdateIn, StrictSerializer, TimestampField, validate_records
+from ..serializers import AlertOut, ErrorOut, ExecutionOut, LogOut, PerformanceOut, WorkflowOut, serialize
+from .audit import AuditedAPIMixin
+from .idempotency import idempotent
+from .pagination import LogCursor
+from .seed_endpoint import ingest_team
+
+UUID_RE = r"[0-9a-fA-F-]{32,36}"
+
+
+# --- filters ---------------------------------------------------------------------------------------
+class ChoiceInFilter(filters.BaseInFilter, filters.ChoiceFilter):
+    """Comma-separated values, each checked against the choices: ?level=info,warn"""
+
+
+class ScopedFilterSet(filters.FilterSet):
+    """workflow_id names a workflow by its external id; one the caller cannot see is a 404."""
+
+    workflow_id = filters.CharFilter(method="filter_workflow", max_length=255)
+    team = filters.CharFilter(method="filter_team", max_length=64)
+    workflow_field = "workflow"
+
+    def filter_workflow(self, queryset, name, value):
+        found = queries.find_workflows(self.request.principal, external_id=value)
+        return queryset.filter(**{f"{self.workflow_field}__in": found})
+
+    def filter_team(self, queryset, name, value):
+        found = queries.find_workflows(self.request.principal, team_slug=value)
+        return queryset.filter(**{f"{self.workflow_field}__in": found})
+
+
+class RecordFilterSet(ScopedFilterSet):
+    execution_id = filters.CharFilter(field_name="execution__external_id", max_length=255)
+    since = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    until = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lte")
+
+
+class LogFilter(RecordFilterSet):
+    level = ChoiceInFilter(field_name="log_level", choices=LogLevel.choices)
+    node_name = filters.CharFilter(max_length=255)
+    q = filters.CharFilter(field_name="message", lookup_expr="icontains", max_length=500)
+
+    class Meta:
+        model = ExecutionLog
+        fields = []
+
+
+class ErrorFilter(RecordFilterSet):
+    severity = ChoiceInFilter(choices=ErrorSeverity.choices)
+    error_type = ChoiceInFilter(choices=ErrorType.choices)
+    resolved = filters.BooleanFilter()
+
+    class Meta:
+        model = WorkflowError
+        fields = []
+
+
+class PerformanceFilter(RecordFilterSet):
+    class Meta:
+        model = PerformanceMetric
+        fields = []
+
+
+class AlertFilter(RecordFilterSet):
+    severity = ChoiceInFilter(choices=AlertSeverity.choices)
+    alert_type = ChoiceInFilter(choices=AlertType.choices)
+    acknowledged = filters.BooleanFilter()
+    resolved = filters.BooleanFilter()
+
+    class Meta:
+        model = Alert
+        fields = []
+
+
+class ExecutionFilter(ScopedFilterSet):
+    state = ChoiceInFilter(choices=ExecutionState.choices)
+    mode = filters.CharFilter(max_length=32)
+    started_after = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lte")
+
+    class Meta:
+        model = Execution
+        fields = []
+
+
+class WorkflowFilter(ScopedFilterSet):
+    workflow_field = "pk"
+    active = filters.BooleanFilter()
+    source = filters.CharFilter(max_length=64)
+
+    def filter_workflow(self, queryset, name, value):
+        return queryset.filter(pk__in=queries.find_workflows(self.request.principal, external_id=value))
+
+    def filter_team(self, queryset, name, value):
+        return queryset.filter(pk__in=queries.find_workflows(self.request.principal, team_slug=value))
+
+    class Meta:
+        model = Workflow
+        fields = []
+
+
+# --- input schemas ---------------------------------------------------------------------------------
+class WorkflowIn(StrictSerializer):
+    workflow_id = serializers.CharField(max_length=255)
+    name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    active = serializers.BooleanField(required=False)
+    tags = serializers.ListField(child=serializers.CharField(max_length=64), max_length=50, required=False)
+
+
+class WorkflowUpdateIn(WorkflowIn):
+    workflow_id = None
+
+
+class ExecutionUpdateIn(StrictSerializer):
+    state = serializers.ChoiceField(choices=ExecutionState.choices, required=False)
+    mode = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    started_at = TimestampField(required=False)
+    stopped_at = TimestampField(required=False, allow_null=True)
+    duration_ms = serializers.IntegerField(min_value=0, max_value=2**63 - 1, required=False, allow_null=True)
+    total_steps = serializers.IntegerField(min_value=0, max_value=INT_MAX, required=False, allow_null=True)
+    current_step = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    step_number = serializers.IntegerField(min_value=0, max_value=INT_MAX, required=False, allow_null=True)
+
+    def validate(self, attrs):
+        if attrs.get("started_at") and attrs.get("stopped_at") and attrs["stopped_at"] < attrs["started_at"]:
+            raise serializers.ValidationError({"stopped_at": ["must not be before started_at"]})
+        return attrs
+
+
+class ExecutionIn(ExecutionUpdateIn):
+    workflow_id = serializers.CharField(max_length=255)
+    workflow_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    execution_id = serializers.CharField(max_length=255)
+    retry_of = serializers.CharField(max_length=255, required=False, allow_null=True)
+
+
+def _validated(schema, data, partial=False):
+    s = schema(data=data, partial=partial)
+    s.is_valid(raise_exception=True)
+    return s.validated_data
+
+
+class ScopedViewSetMixin(AuditedAPIMixin):
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        request.principal = self.principal
+
+    def require(self, action, team_id, what):
+        if not self.principal.can(action, team_id):
+            raise PermissionDenied(f"Your role does not allow {what}.")
+
+
+# --- workflows and executions ------------------------------------------------------------------------
+@extend_schema_view(create=extend_schema(request=WorkflowIn), partial_update=extend_schema(request=WorkflowUpdateIn),
+                    update=extend_schema(request=WorkflowIn))
+class WorkflowViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
+    serializer_class = WorkflowOut
+    filterset_class = WorkflowFilter
+    queryset = Workflow.objects.none()
+
+    def get_queryset(self):
+        return queries.visible_workflows(self.principal).order_by("team__slug", "external_id")
+
+    def create(self, request, *args, **kwargs):
+        team = ingest_team(self.principal, request)
+
+        def handler():
+            data = _validated(WorkflowIn, request.data)
+            if Workflow.objects.filter(team=team, source="api", external_id=data["workflow_id"]).exists():
+                raise ValidationError({"workflow_id": ["A workflow with this id already exists in this team."]})
+            workflow = Workflow.objects.create(
+                team=team, external_id=data["workflow_id"], name=data.get("name") or data["workflow_id"],
+                active=data.get("active", True), tags=data.get("tags", []),
+            )
+            return Response(WorkflowOut(workflow).data, status=status.HTTP_201_CREATED)
+
+        return idempotent(request, self.principal, handler)
+
+    def update(self, request, *args, **kwargs):
+        workflow = self.get_object()
+        self.require(MANAGE, workflow.team_id, "changing workflows; it needs the team admin role")
+        data = _validated(WorkflowUpdateIn, request.data, partial=kwargs.get("partial", False))
+        for field, value in data.items():
+            setattr(workflow, field, value)
+        workflow.save()
+        return Response(WorkflowOut(workflow).data)
+
+    def destroy(self, request, *args, **kwargs):
+        workflow = self.get_object()
+        self.require(MANAGE, workflow.team_id, "deleting workflows; it needs the team admin role")
+        try:
+            workflow.delete()
+        except ProtectedError:
+            raise ValidationError("This workflow still has protected records.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(create=extend_schema(request=ExecutionIn), partial_update=extend_schema(request=ExecutionUpdateIn))
+class ExecutionViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = ExecutionOut
+    filterset_class = ExecutionFilter
+    queryset = Execution.objects.none()
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return scope(Execution.objects.select_related("workflow__team", "retry_of"), self.principal).order_by(
+            "-started_at", "-pk"
+        )
+
+    def create(self, request, *args, **kwargs):
+        team = ingest_team(self.principal, request)
+
+        def handler():
+            data = _validated(ExecutionIn, request.data)
+            execution, created = services.create_execution(team, data)
+            return Response(ExecutionOut(execution).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+        return idempotent(request, self.principal, handler)
+
+    def partial_update(self, request, *args, **kwargs):
+        execution = self.get_object()
+        self.require(INGEST, execution.workflow.team_id, "changing executions; it needs a token or the admin role")
+        data = _validated(ExecutionUpdateIn, request.data, partial=True)
+        return Response(ExecutionOut(services.update_execution(execution, data)).data)
+
+
+# --- the four records ------------------------------------------------------------------------------
+class RecordViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """list / retrieve / create for one record kind; create goes through monitoring.ingest."""
+
+    kind = None  # log | error | performance | alert
+    lookup_value_regex = UUID_RE
+    queryset = ExecutionLog.objects.none()
+
+    def get_queryset(self):
+        return queries.records(f"{self.kind}s" if self.kind != "performance" else "performance", self.principal)
+
+    def create(self, request, *args, **kwargs):
+        team = ingest_team(self.principal, request)
+
+        def handler():
+            valid, errors = validate_records(self.kind, [request.data])
+            if errors:
+                raise ValidationError(errors["0"])
+            result = ingest(team, {self.kind: valid})
+            return Response(serialize(self.kind, result.created[self.kind][0]), status=status.HTTP_201_CREATED)
+
+        return idempotent(request, self.principal, handler)
+
+
+@extend_schema_view(create=extend_schema(request=KINDS["log"][0]))
+class LogViewSet(RecordViewSet):
+    kind = "log"
+    serializer_class = LogOut
+    filterset_class = LogFilter
+    pagination_class = LogCursor
+
+
+@extend_schema_view(create=extend_schema(request=KINDS["performance"][0]))
+class PerformanceViewSet(RecordViewSet):
+    kind = "performance"
+    serializer_class = PerformanceOut
+    filterset_class = PerformanceFilter
+
+
+class RespondableViewSet(mixins.UpdateModelMixin, RecordViewSet):
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def partial_update(self, request, *args, **kwargs):
+        obj = self.get_object()
+        self.require(RESPOND, obj.workflow.team_id, f"changing {self.kind}s; it needs the member or admin role")
+        return Response(serialize(self.kind, self.respond(obj, request.data)))
+
+
+@extend_schema_view(create=extend_schema(request=KINDS["error"][0]), partial_update=extend_schema(request=ErrorUpdateIn))
+class ErrorViewSet(RespondableViewSet):
+    kind = "error"
+    serializer_class = ErrorOut
+    filterset_class = ErrorFilter
+
+    def respond(self, obj, body):
+        data = _validated(ErrorUpdateIn, body)
+        return services.resolve_error(obj, self.principal, data["resolved"], data.get("resolution_notes", ""),
+                                      data.get("resolved_by", ""))
+
+
+@extend_schema_view(create=extend_schema(request=KINDS["alert"][0]), partial_update=extend_schema(request=AlertUpdateIn))
+class AlertViewSet(RespondableViewSet):
+    kind = "alert"
+    serializer_class = AlertOut
+    filterset_class = AlertFilter
+
+    def respond(self, obj, body):
+        data = _validated(AlertUpdateIn, body)
+        return services.update_alert(
+            obj, self.principal, acknowledged=data.get("acknowledged"), resolved=data.get("resolved"),
+            notes=data.get("resolution_notes", ""), actor_claim=data.get("acknowledged_by") or data.get("resolved_by") or "",
+        )

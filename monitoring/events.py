@@ -1,0 +1,46 @@
+"""Monitoring events, published after the database commit.
+
+Whatever changes monitoring data (REST API, admin, web UI, n8n mirror, Celery tasks) goes through
+monitoring.ingest / monitoring.services, which call `publish`. Listeners — the alerting engine,
+the websocket fan-out — connect to `monitoring_event` and never import the code that wrote the
+data, so they behave the same whatever the source. A rolled-back transaction publishes nothing.
+
+Event types: execution, log, error, performance, alert. `action` is created / updated.
+`data` is the object as the REST API returns it.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.dispatch import Signal
+
+logger = logging.getLogger(__name__)
+
+# Receivers get `event=<MonitoringEvent>`.
+monitoring_event = Signal()
+
+
+@dataclass(frozen=True)
+class MonitoringEvent:
+    type: str  # execution | log | error | performance | alert
+    action: str  # created | updated
+    team_id: int
+    workflow_pk: int
+    data: dict
+
+
+def _send(events):
+    for event in events:
+        for receiver, result in monitoring_event.send_robust(sender=MonitoringEvent, event=event):
+            if isinstance(result, Exception):
+                # One broken listener must not lose the event for the others, nor fail the request
+                # whose data is already committed.
+                logger.error("monitoring event listener %r failed: %r", receiver, result)
+
+
+def publish(events):
+    """Queue events to be sent once the current transaction commits (at once outside one)."""
+    events = list(events)
+    if events:
+        transaction.on_commit(lambda: _send(events))

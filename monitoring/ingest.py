@@ -1,0 +1,255 @@
+"""The one ingestion path. The REST API, the n8n mirror and the demo generator all hand validated
+records (monitoring.schemas) to `ingest`, which in one transaction:
+
+1. registers unknown workflows to the team and creates unknown executions (state running);
+2. masks secrets and writes the records in bulk (one INSERT per kind, never one per row);
+3. moves each touched execution's state (the rules are in docs/monitoring.md):
+   - a log: new / queued / waiting -> running; current step = the log's node and step number;
+   - an error: a not-yet-final execution -> error, stopped at the error's time;
+   - a performance record: duration = total_duration; a not-yet-final execution -> success,
+     or error when failed_nodes > 0;
+4. publishes events after commit.
+
+A batch touches each workflow and execution once, whatever its size: no N+1.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import events
+from .masking import mask_data, mask_text
+from .models import (
+    FINAL_STATES,
+    Alert,
+    Execution,
+    ExecutionLog,
+    ExecutionState,
+    PerformanceMetric,
+    Workflow,
+    WorkflowError,
+)
+from .serializers import serialize
+
+PERFORMANCE_FIELDS = [
+    "total_duration", "node_count", "successful_nodes", "failed_nodes", "memory_peak", "memory_average",
+    "cpu_peak", "cpu_average", "network_requests", "network_data_transferred", "throughput", "bottleneck_nodes",
+]
+
+
+@dataclass
+class IngestResult:
+    created: dict = field(default_factory=lambda: defaultdict(list))  # kind -> [model instances]
+    executions: dict = field(default_factory=dict)  # execution pk -> Execution
+
+    def counts(self):
+        return {kind: len(self.created.get(kind, [])) for kind in ("log", "error", "performance", "alert")}
+
+
+def ensure_workflows(team, source, records):
+    """external id -> Workflow for every workflow the records name; unknown ones are registered."""
+    names = {}
+    for kind_records in records.values():
+        for r in kind_records:
+            names.setdefault(r["workflow_id"], "")
+            if r.get("workflow_name"):
+                names[r["workflow_id"]] = r["workflow_name"]
+    found = {w.external_id: w for w in Workflow.objects.filter(team=team, source=source, external_id__in=names)}
+    missing = [Workflow(team=team, source=source, external_id=x, name=names[x] or x) for x in names if x not in found]
+    if missing:
+        # ignore_conflicts: a concurrent request may register the same workflow first.
+        Workflow.objects.bulk_create(missing, ignore_conflicts=True)
+        found = {w.external_id: w for w in Workflow.objects.filter(team=team, source=source, external_id__in=names)}
+    return found
+
+
+def _ensure_executions(workflows, records, now):
+    """(workflow pk, external execution id) -> Execution, locked for update, created when unknown."""
+    first_seen = {}
+    for kind_records in records.values():
+        for r in kind_records:
+            if r.get("execution_id") is None:
+                continue
+            key = (workflows[r["workflow_id"]].pk, r["execution_id"])
+            ts = r.get("timestamp") or now
+            if key not in first_seen or ts < first_seen[key]:
+                first_seen[key] = ts
+    if not first_seen:
+        return {}
+
+    def load():
+        by_workflow = defaultdict(list)
+        for wf_pk, ext in first_seen:
+            by_workflow[wf_pk].append(ext)
+        qs = Execution.objects.none()
+        for wf_pk, ext_ids in by_workflow.items():
+            qs = qs | Execution.objects.filter(workflow_id=wf_pk, external_id__in=ext_ids)
+        # Lock in primary-key order so concurrent batches cannot deadlock.
+        return {(e.workflow_id, e.external_id): e for e in qs.select_for_update().order_by("pk")}
+
+    found = load()
+    missing = [
+        Execution(workflow_id=wf_pk, external_id=ext, state=ExecutionState.RUNNING, started_at=ts, last_activity_at=ts)
+        for (wf_pk, ext), ts in first_seen.items()
+        if (wf_pk, ext) not in found
+    ]
+    if missing:
+        Execution.objects.bulk_create(missing, ignore_conflicts=True)
+        found = load()
+    return found
+
+
+def _common(r, workflows, executions, now):
+    workflow = workflows[r["workflow_id"]]
+    execution = executions.get((workflow.pk, r.get("execution_id")))
+    return {
+        "workflow": workflow,
+        "execution": execution,
+        "timestamp": r.get("timestamp") or now,
+        "metadata": mask_data(r.get("metadata") or {}),
+    }
+
+
+def _build_log(r, common):
+    return ExecutionLog(
+        **common,
+        log_level=r["log_level"],
+        message=mask_text(r["message"]),
+        node_id=r.get("node_id", ""),
+        node_name=r.get("node_name", ""),
+        step_number=r.get("step_number"),
+        duration=r.get("duration"),
+    )
+
+
+def _build_error(r, common):
+    return WorkflowError(
+        **common,
+        error_type=r["error_type"],
+        error_code=r.get("error_code", ""),
+        error_message=mask_text(r["error_message"]),
+        error_stack=mask_text(r.get("error_stack", "")),
+        node_name=r.get("node_name", ""),
+        severity=r["severity"],
+    )
+
+
+def _build_alert(r, common):
+    return Alert(
+        **common,
+        alert_type=r["alert_type"],
+        severity=r["severity"],
+        title=mask_text(r["title"]),
+        description=mask_text(r.get("description", "")),
+    )
+
+
+def _build_performance(r, common):
+    return PerformanceMetric(**common, **{f: r.get(f) for f in PERFORMANCE_FIELDS if r.get(f) is not None})
+
+
+BUILDERS = {"log": _build_log, "error": _build_error, "alert": _build_alert, "performance": _build_performance}
+MODELS = {"log": ExecutionLog, "error": WorkflowError, "alert": Alert, "performance": PerformanceMetric}
+
+
+def _write(kind, objs):
+    if kind == "performance":
+        # One record per execution: a second post for the same execution replaces the first, so
+        # a retried or corrected report never counts twice.
+        latest = {}
+        for obj in objs:
+            latest[obj.execution_id] = obj
+        objs = list(latest.values())
+        PerformanceMetric.objects.bulk_create(
+            objs,
+            update_conflicts=True,
+            unique_fields=["execution"],
+            update_fields=["timestamp", "metadata", *PERFORMANCE_FIELDS],
+        )
+        # A replaced row keeps its original id: read the ids back.
+        ids = dict(
+            PerformanceMetric.objects.filter(execution__in=[o.execution for o in objs]).values_list("execution_id", "id")
+        )
+        for obj in objs:
+            obj.id = ids[obj.execution_id]
+        return objs
+    return MODELS[kind].objects.bulk_create(objs)
+
+
+def _advance_state(execution, kind, obj):
+    """Apply one record's effect on its execution's state; True when something changed."""
+    before = (execution.state, execution.current_step, execution.step_number, execution.stopped_at,
+              execution.duration_ms, execution.total_steps)
+    execution.last_activity_at = max(execution.last_activity_at, obj.timestamp)
+    if kind == "log":
+        if execution.state in (ExecutionState.NEW, ExecutionState.QUEUED, ExecutionState.WAITING):
+            execution.state = ExecutionState.RUNNING
+        if obj.node_name or obj.step_number is not None:
+            execution.current_step = obj.node_name or execution.current_step
+            execution.step_number = obj.step_number if obj.step_number is not None else execution.step_number
+    elif kind == "error":
+        if execution.state not in FINAL_STATES:
+            execution.state = ExecutionState.ERROR
+            execution.stopped_at = obj.timestamp
+            execution.duration_ms = max(0, int((obj.timestamp - execution.started_at).total_seconds() * 1000))
+    elif kind == "performance":
+        execution.duration_ms = obj.total_duration
+        execution.stopped_at = execution.started_at + timedelta(milliseconds=obj.total_duration)
+        if obj.node_count and not execution.total_steps:
+            execution.total_steps = obj.node_count
+        if execution.state not in FINAL_STATES:
+            execution.state = ExecutionState.ERROR if obj.failed_nodes else ExecutionState.SUCCESS
+    after = (execution.state, execution.current_step, execution.step_number, execution.stopped_at,
+             execution.duration_ms, execution.total_steps)
+    return before != after
+
+
+def ingest(team, records, source="api"):
+    """Write validated records, {kind: [validated dict, …]}, for `team`. Returns IngestResult."""
+    now = timezone.now()
+    result = IngestResult()
+    with transaction.atomic():
+        workflows = ensure_workflows(team, source, records)
+        executions = _ensure_executions(workflows, records, now)
+        # Share the loaded objects so serializing the results costs no further queries.
+        by_pk = {w.pk: w for w in workflows.values()}
+        for w in workflows.values():
+            w.team = team
+        for e in executions.values():
+            e.workflow = by_pk[e.workflow_id]
+        changed = set()
+        # Apply records to executions in time order, so the last step wins.
+        applied = []
+        for kind in ("log", "error", "performance", "alert"):
+            objs = [BUILDERS[kind](r, _common(r, workflows, executions, now)) for r in records.get(kind, [])]
+            if not objs:
+                continue
+            written = _write(kind, objs)
+            result.created[kind] = written
+            if kind != "alert":
+                applied.extend((obj.timestamp, kind, obj) for obj in written)
+        for _, kind, obj in sorted(applied, key=lambda t: t[0]):
+            if _advance_state(obj.execution, kind, obj):
+                changed.add(obj.execution.pk)
+        touched = [e for e in executions.values() if e.pk in changed]
+        if touched:
+            Execution.objects.bulk_update(
+                touched,
+                ["state", "current_step", "step_number", "stopped_at", "duration_ms", "total_steps", "last_activity_at"],
+            )
+        result.executions = {e.pk: e for e in executions.values()}
+        _publish(team, result, touched)
+    return result
+
+
+def _publish(team, result, touched):
+    out = [
+        events.MonitoringEvent("execution", "updated", team.pk, e.workflow_id, serialize("execution", e))
+        for e in touched
+    ]
+    for kind, objs in result.created.items():
+        out.extend(events.MonitoringEvent(kind, "created", team.pk, o.workflow_id, serialize(kind, o)) for o in objs)
+    events.publish(out)

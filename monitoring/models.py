@@ -1,0 +1,356 @@
+"""Flowtower's data model: teams and access, workflows and executions, and seed 002's four
+records (execution logs, errors, performance metrics, alerts).
+
+Every record reaches its team through its workflow, so scoping a query to a team is one join.
+The four record tables use UUID keys and carry their own `timestamp`, so they can be range
+partitioned by time later (see docs/monitoring.md) without changing what clients see.
+"""
+
+import hashlib
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", "Viewer (read)"
+    MEMBER = "member", "Member (read, acknowledge, resolve)"
+    ADMIN = "admin", "Admin (also manages workflows, tokens, rules, channels)"
+
+
+# Higher number, more rights; used to compare roles.
+ROLE_RANK = {Role.VIEWER: 1, Role.MEMBER: 2, Role.ADMIN: 3}
+
+
+class Team(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="teams")
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self):
+        return self.name or self.slug
+
+
+class Membership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="membership_unique_team_user")]
+        ordering = ["team__slug", "user__username"]
+
+    def __str__(self):
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+TOKEN_PREFIX = "ft_"
+
+
+def hash_token(raw: str) -> str:
+    # Tokens carry 256 bits of randomness, so a fast unsalted hash is enough to make a leaked
+    # database useless while keeping the lookup a single indexed equality.
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ServiceToken(models.Model):
+    """A team's API key for services. Only its hash is stored; the raw value is shown once."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, editable=False, help_text="First characters, to recognise a token")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["team__slug", "name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def issue(cls, team, name, created_by=None):
+        """Create a token; returns (token, raw value). The raw value is never stored."""
+        raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            team=team, name=name, prefix=raw[:10], token_hash=hash_token(raw), created_by=created_by
+        )
+        return token, raw
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None
+
+
+class Workflow(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="workflows")
+    # Where the workflow's data comes from: "api" for services posting to the REST API, or the
+    # n8n mirror's "n8n:<instance id>"; the external id is unique per team and source.
+    source = models.CharField(max_length=64, default="api")
+    external_id = models.CharField(max_length=255)
+    name = models.CharField(max_length=255, blank=True)
+    active = models.BooleanField(default=True)
+    tags = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "source", "external_id"], name="workflow_unique_external_id")
+        ]
+        ordering = ["team__slug", "external_id"]
+
+    def __str__(self):
+        return self.name or self.external_id
+
+
+class ExecutionState(models.TextChoices):
+    NEW = "new", "New"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    WAITING = "waiting", "Waiting"
+    SUCCESS = "success", "Success"
+    ERROR = "error", "Error"
+    CANCELED = "canceled", "Canceled"
+    CRASHED = "crashed", "Crashed"
+
+
+FINAL_STATES = {ExecutionState.SUCCESS, ExecutionState.ERROR, ExecutionState.CANCELED, ExecutionState.CRASHED}
+FAILED_STATES = {ExecutionState.ERROR, ExecutionState.CRASHED}
+
+
+class Execution(models.Model):
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="executions")
+    external_id = models.CharField(max_length=255)
+    state = models.CharField(max_length=16, choices=ExecutionState.choices, default=ExecutionState.RUNNING)
+    mode = models.CharField(max_length=32, blank=True, help_text="How it was started: webhook, trigger, manual, cli…")
+    started_at = models.DateTimeField(default=timezone.now)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.BigIntegerField(null=True, blank=True)
+    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
+    # What live status shows while it runs.
+    current_step = models.CharField(max_length=255, blank=True)
+    step_number = models.PositiveIntegerField(null=True, blank=True)
+    total_steps = models.PositiveIntegerField(null=True, blank=True, help_text="Expected number of steps, if known")
+    last_activity_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "external_id"], name="execution_unique_external_id")
+        ]
+        indexes = [
+            models.Index(fields=["workflow", "-started_at"], name="execution_wf_started"),
+            models.Index(fields=["state", "-started_at"], name="execution_state_started"),
+        ]
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"{self.workflow} / {self.external_id}"
+
+    @property
+    def is_final(self):
+        return self.state in FINAL_STATES
+
+
+class LogLevel(models.TextChoices):
+    DEBUG = "debug", "Debug"
+    INFO = "info", "Info"
+    WARN = "warn", "Warning"
+    ERROR = "error", "Error"
+    FATAL = "fatal", "Fatal"
+
+
+class ExecutionLog(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="logs")
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="logs")
+    log_level = models.CharField(max_length=8, choices=LogLevel.choices)
+    message = models.TextField()
+    timestamp = models.DateTimeField(default=timezone.now)
+    node_id = models.CharField(max_length=255, blank=True)
+    node_name = models.CharField(max_length=255, blank=True)
+    step_number = models.PositiveIntegerField(null=True, blank=True)
+    duration = models.PositiveIntegerField(null=True, blank=True, help_text="milliseconds")
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workflow", "-timestamp"], name="log_wf_ts"),
+            models.Index(fields=["execution", "timestamp"], name="log_exec_ts"),
+            models.Index(fields=["-timestamp"], name="log_ts"),
+        ]
+        ordering = ["-timestamp"]
+
+    def __str__(self):
+        return f"[{self.log_level}] {self.message[:60]}"
+
+
+class ErrorType(models.TextChoices):
+    VALIDATION = "validation", "Validation"
+    NETWORK = "network", "Network"
+    TIMEOUT = "timeout", "Timeout"
+    PERMISSION = "permission", "Permission"
+    DATA = "data", "Data"
+    SYSTEM = "system", "System"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class ErrorSeverity(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class WorkflowError(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="errors")
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="errors")
+    error_type = models.CharField(max_length=16, choices=ErrorType.choices, default=ErrorType.UNKNOWN)
+    error_code = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField()
+    error_stack = models.TextField(blank=True)
+    node_name = models.CharField(max_length=255, blank=True)
+    severity = models.CharField(max_length=16, choices=ErrorSeverity.choices, default=ErrorSeverity.MEDIUM)
+    metadata = models.JSONField(default=dict, blank=True)
+    timestamp = models.DateTimeField(default=timezone.now)
+    resolved = models.BooleanField(default=False)
+    resolution_notes = models.TextField(blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workflow", "-timestamp"], name="error_wf_ts"),
+            models.Index(fields=["execution"], name="error_exec"),
+            models.Index(fields=["-timestamp"], name="error_ts"),
+            models.Index(
+                fields=["workflow", "-timestamp"], name="error_unresolved", condition=Q(resolved=False)
+            ),
+        ]
+        ordering = ["-timestamp"]
+
+    def __str__(self):
+        return f"{self.error_type}/{self.severity}: {self.error_message[:60]}"
+
+
+class PerformanceMetric(models.Model):
+    """One per execution: posting again for the same execution replaces it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="performance_metrics")
+    execution = models.OneToOneField(Execution, on_delete=models.CASCADE, related_name="performance")
+    timestamp = models.DateTimeField(default=timezone.now)
+    total_duration = models.PositiveIntegerField(help_text="milliseconds")
+    node_count = models.PositiveIntegerField(default=0)
+    successful_nodes = models.PositiveIntegerField(default=0)
+    failed_nodes = models.PositiveIntegerField(default=0)
+    memory_peak = models.BigIntegerField(null=True, blank=True, help_text="bytes")
+    memory_average = models.BigIntegerField(null=True, blank=True, help_text="bytes")
+    cpu_peak = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True, help_text="percent")
+    cpu_average = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True, help_text="percent")
+    network_requests = models.PositiveIntegerField(null=True, blank=True)
+    network_data_transferred = models.BigIntegerField(null=True, blank=True, help_text="bytes")
+    throughput = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True, help_text="items/s")
+    bottleneck_nodes = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workflow", "-timestamp"], name="perf_wf_ts")]
+        ordering = ["-timestamp"]
+
+    def __str__(self):
+        return f"{self.execution} {self.total_duration} ms"
+
+
+class AlertType(models.TextChoices):
+    PERFORMANCE = "performance", "Performance"
+    ERROR = "error", "Error"
+    TIMEOUT = "timeout", "Timeout"
+    RESOURCE = "resource", "Resource"
+    DEPENDENCY = "dependency", "Dependency"
+
+
+class AlertSeverity(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+class Alert(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="alerts")
+    execution = models.ForeignKey(Execution, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    alert_type = models.CharField(max_length=16, choices=AlertType.choices)
+    severity = models.CharField(max_length=16, choices=AlertSeverity.choices)
+    title = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    timestamp = models.DateTimeField(default=timezone.now)
+    acknowledged = models.BooleanField(default=False)
+    acknowledged_by = models.CharField(max_length=255, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved = models.BooleanField(default=False)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=255, blank=True)
+    resolution_notes = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workflow", "-timestamp"], name="alert_wf_ts"),
+            models.Index(fields=["-timestamp"], name="alert_ts"),
+            models.Index(
+                fields=["workflow", "-timestamp"], name="alert_unacknowledged", condition=Q(acknowledged=False)
+            ),
+            models.Index(fields=["workflow", "-timestamp"], name="alert_unresolved", condition=Q(resolved=False)),
+        ]
+        ordering = ["-timestamp"]
+
+    def __str__(self):
+        return f"[{self.severity}] {self.title}"
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a POST that carried an Idempotency-Key, replayed to its retries."""
+
+    principal = models.CharField(max_length=64, help_text="token:<id> or user:<id>")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["principal", "key"], name="idempotency_unique_key")]
+
+
+class RetentionRun(models.Model):
+    """One pass of retention (beat task, `manage.py prune` or the DELETE endpoint), kept for the record."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    trigger = models.CharField(max_length=32)  # task, command, api
+    actor = models.CharField(max_length=255, blank=True)
+    retention_days = models.JSONField(default=dict)
+    deleted = models.JSONField(default=dict)
+    dry_run = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"retention {self.started_at:%Y-%m-%d %H:%M} ({self.trigger})"

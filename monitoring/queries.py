@@ -1,0 +1,246 @@
+"""Reads: record lists with their filters, live status and the dashboard summary. Computed here
+once for every adapter (REST API, web UI, websockets, MCP server)."""
+
+from datetime import timedelta
+
+from django.db.models import Avg, Count, Q
+from django.utils import timezone
+
+from .access import READ, Principal, scope
+from .models import (
+    FAILED_STATES,
+    Alert,
+    AlertSeverity,
+    ErrorSeverity,
+    Execution,
+    ExecutionLog,
+    ExecutionState,
+    LogLevel,
+    PerformanceMetric,
+    Workflow,
+    WorkflowError,
+)
+from .serializers import serialize_many
+
+RECORD_MODELS = {
+    "logs": ExecutionLog,
+    "errors": WorkflowError,
+    "performance": PerformanceMetric,
+    "alerts": Alert,
+    "executions": Execution,
+}
+
+PERIODS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+
+# How many past successful runs estimate the next one's duration.
+ESTIMATE_SAMPLE = 20
+RECENT_LOGS = 10
+
+
+class WorkflowNotFound(Exception):
+    pass
+
+
+def visible_workflows(principal: Principal, action=READ):
+    return scope(Workflow.objects.select_related("team"), principal, action, team_field="team")
+
+
+def find_workflows(principal: Principal, external_id=None, team_slug=None, action=READ):
+    """The workflows a filter names, among those the principal may see. Naming one that does not
+    exist or belongs to another team raises WorkflowNotFound (a 404), never an empty answer that
+    would tell the two apart."""
+    qs = visible_workflows(principal, action)
+    if team_slug:
+        qs = qs.filter(team__slug=team_slug)
+        if not qs.exists() and not principal.teams(action).filter(slug=team_slug).exists():
+            raise WorkflowNotFound(f"team '{team_slug}' not found")
+    if external_id is not None:
+        qs = qs.filter(external_id=external_id)
+        if not qs.exists():
+            raise WorkflowNotFound(f"workflow '{external_id}' not found")
+    return qs
+
+
+def records(kind, principal: Principal, workflows=None, **filters):
+    """A scoped queryset of one record kind ("logs", "errors", "performance", "alerts"), newest
+    first. Filters: execution_id, levels, severities, types, resolved, acknowledged, start, end, text."""
+    model = RECORD_MODELS[kind]
+    qs = scope(model.objects.select_related("workflow__team", "execution"), principal)
+    if workflows is not None:
+        qs = qs.filter(workflow__in=workflows)
+    if filters.get("execution_id"):
+        qs = qs.filter(execution__external_id=filters["execution_id"])
+    if filters.get("levels"):
+        qs = qs.filter(log_level__in=filters["levels"])
+    if filters.get("severities"):
+        qs = qs.filter(severity__in=filters["severities"])
+    if filters.get("types"):
+        qs = qs.filter(**{("error_type" if kind == "errors" else "alert_type") + "__in": filters["types"]})
+    for flag in ("resolved", "acknowledged"):
+        if filters.get(flag) is not None:
+            qs = qs.filter(**{flag: filters[flag]})
+    if filters.get("start"):
+        qs = qs.filter(timestamp__gte=filters["start"])
+    if filters.get("end"):
+        qs = qs.filter(timestamp__lte=filters["end"])
+    if filters.get("text"):
+        field = {"logs": "message", "errors": "error_message", "alerts": "title"}.get(kind)
+        if field:
+            qs = qs.filter(**{f"{field}__icontains": filters["text"]})
+    return qs.order_by("-timestamp", "-pk")
+
+
+def _expected_duration(workflow, exclude_pk=None):
+    recent = (
+        Execution.objects.filter(workflow=workflow, state=ExecutionState.SUCCESS, duration_ms__isnull=False)
+        .exclude(pk=exclude_pk)
+        .order_by("-started_at")
+        .values_list("duration_ms", flat=True)[:ESTIMATE_SAMPLE]
+    )
+    durations = list(recent)
+    return int(sum(durations) / len(durations)) if durations else None
+
+
+def _expected_steps(execution):
+    if execution.total_steps:
+        return execution.total_steps
+    last = (
+        PerformanceMetric.objects.filter(workflow_id=execution.workflow_id, node_count__gt=0)
+        .order_by("-timestamp")
+        .values_list("node_count", flat=True)
+        .first()
+    )
+    return last
+
+
+def live_status(workflow, now=None):
+    """Seed 002's live status of a workflow's latest execution, or None if it never ran.
+
+    progress_percentage: 100 when finished; otherwise step_number / expected steps (the
+    execution's total_steps, else the node count of the workflow's last performance record),
+    else elapsed / expected duration; capped at 99 until the run finishes.
+    estimated_remaining_time: the mean duration of the last 20 successful runs minus elapsed.
+    """
+    now = now or timezone.now()
+    execution = (
+        Execution.objects.filter(workflow=workflow).select_related("workflow__team").order_by("-started_at").first()
+    )
+    if execution is None:
+        return None
+    final = execution.is_final
+    end = execution.stopped_at if final and execution.stopped_at else now
+    elapsed = max(0, int((end - execution.started_at).total_seconds() * 1000))
+    if final and execution.duration_ms is not None:
+        elapsed = execution.duration_ms
+    expected = _expected_duration(workflow, exclude_pk=execution.pk)
+    steps = _expected_steps(execution)
+    if final:
+        progress, remaining = 100, 0
+    else:
+        remaining = max(0, expected - elapsed) if expected is not None else None
+        if steps and execution.step_number is not None:
+            progress = min(99, round(execution.step_number * 100 / steps))
+        elif expected:
+            progress = min(99, round(elapsed * 100 / expected))
+        else:
+            progress = None
+    counts = ExecutionLog.objects.filter(execution=execution).aggregate(
+        warnings=Count("pk", filter=Q(log_level=LogLevel.WARN))
+    )
+    logs = (
+        ExecutionLog.objects.filter(execution=execution)
+        .select_related("workflow__team", "execution")
+        .order_by("-timestamp", "-pk")[:RECENT_LOGS]
+    )
+    return {
+        "workflow_id": workflow.external_id,
+        "team": workflow.team.slug,
+        "execution_id": execution.external_id,
+        "current_state": execution.state,
+        "progress_percentage": progress,
+        "current_step": execution.current_step or None,
+        "step_number": execution.step_number,
+        "total_steps": steps,
+        "started_at": execution.started_at,
+        "elapsed_time": elapsed,
+        "estimated_remaining_time": remaining,
+        "error_count": WorkflowError.objects.filter(execution=execution).count(),
+        "warning_count": counts["warnings"],
+        "recent_logs": serialize_many("log", logs),
+    }
+
+
+def period_bounds(period=None, start=None, end=None, now=None):
+    now = now or timezone.now()
+    end = end or now
+    start = start or end - PERIODS[period or "24h"]
+    return start, end
+
+
+def system_health(finished, failed, unresolved_alerts, open_errors):
+    """healthy / degraded / critical, by these rules (also in docs/monitoring.md):
+    critical: an unresolved critical alert, an unresolved critical error in the period, or at
+              least 20 % of at least 5 finished executions failed;
+    degraded: an unresolved warning alert, an unresolved high error in the period, or at least
+              5 % of at least 5 finished executions failed;
+    healthy:  otherwise."""
+    failure_rate = failed / finished if finished >= 5 else 0
+    if unresolved_alerts["critical"] or open_errors["critical"] or failure_rate >= 0.20:
+        return "critical"
+    if unresolved_alerts["warning"] or open_errors["high"] or failure_rate >= 0.05:
+        return "degraded"
+    return "healthy"
+
+
+def dashboard(principal: Principal, workflows=None, start=None, end=None):
+    """Seed 002's dashboard summary over [start, end] for the given (already scoped) workflows,
+    or every workflow the principal may see. unresolved_alerts counts every open alert, however old."""
+    def base(model, time_field="timestamp"):
+        qs = scope(model.objects.all(), principal)
+        if workflows is not None:
+            qs = qs.filter(workflow__in=workflows)
+        return qs, qs.filter(**{f"{time_field}__gte": start, f"{time_field}__lte": end})
+
+    _, execs = base(Execution, "started_at")
+    e = execs.aggregate(
+        total=Count("pk"),
+        successful=Count("pk", filter=Q(state=ExecutionState.SUCCESS)),
+        failed=Count("pk", filter=Q(state__in=FAILED_STATES)),
+        average=Avg("duration_ms", filter=Q(duration_ms__isnull=False)),
+    )
+    _, errors = base(WorkflowError)
+    err = errors.aggregate(
+        total=Count("pk"),
+        critical=Count("pk", filter=Q(severity=ErrorSeverity.CRITICAL)),
+        open_critical=Count("pk", filter=Q(severity=ErrorSeverity.CRITICAL, resolved=False)),
+        open_high=Count("pk", filter=Q(severity=ErrorSeverity.HIGH, resolved=False)),
+    )
+    all_alerts, alerts = base(Alert)
+    open_alerts = all_alerts.filter(resolved=False).aggregate(
+        total=Count("pk"),
+        critical=Count("pk", filter=Q(severity=AlertSeverity.CRITICAL)),
+        warning=Count("pk", filter=Q(severity=AlertSeverity.WARNING)),
+    )
+    finished = e["successful"] + e["failed"]
+    _, logs = base(ExecutionLog)
+    related = ("workflow__team", "execution")
+    return {
+        "period": {"start": start, "end": end},
+        "total_executions": e["total"],
+        "successful_executions": e["successful"],
+        "failed_executions": e["failed"],
+        "success_rate": round(e["successful"] * 100 / e["total"], 2) if e["total"] else None,
+        "total_errors": err["total"],
+        "critical_errors": err["critical"],
+        "total_alerts": alerts.count(),
+        "unresolved_alerts": open_alerts["total"],
+        "average_execution_time": round(e["average"]) if e["average"] is not None else None,
+        "system_health": system_health(
+            finished, e["failed"], open_alerts, {"critical": err["open_critical"], "high": err["open_high"]}
+        ),
+        "recent_activity": {
+            "logs": serialize_many("log", logs.select_related(*related).order_by("-timestamp")[:10]),
+            "errors": serialize_many("error", errors.select_related(*related).order_by("-timestamp")[:5]),
+            "alerts": serialize_many("alert", alerts.select_related(*related).order_by("-timestamp")[:5]),
+        },
+    }

@@ -1,0 +1,92 @@
+"""How monitoring objects look to clients: the REST APIs, websocket messages and events all use
+these, so every consumer sees the same shape. Querysets passed in must select_related
+`workflow__team` and `execution` (queries.py does)."""
+
+from rest_framework import serializers
+
+from .models import Alert, Execution, ExecutionLog, PerformanceMetric, Workflow, WorkflowError
+
+
+class WorkflowOut(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    workflow_id = serializers.CharField(source="external_id", read_only=True)
+
+    class Meta:
+        model = Workflow
+        fields = ["id", "workflow_id", "team", "source", "name", "active", "tags", "created_at", "updated_at"]
+
+
+class _RecordOut(serializers.ModelSerializer):
+    workflow_id = serializers.CharField(source="workflow.external_id", read_only=True)
+    team = serializers.CharField(source="workflow.team.slug", read_only=True)
+    execution_id = serializers.CharField(source="execution.external_id", read_only=True, allow_null=True)
+
+    RECORD_FIELDS = ["id", "team", "workflow_id", "execution_id", "timestamp"]
+
+
+class ExecutionOut(serializers.ModelSerializer):
+    workflow_id = serializers.CharField(source="workflow.external_id", read_only=True)
+    team = serializers.CharField(source="workflow.team.slug", read_only=True)
+    execution_id = serializers.CharField(source="external_id", read_only=True)
+    retry_of = serializers.CharField(source="retry_of.external_id", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Execution
+        fields = [
+            "id", "team", "workflow_id", "execution_id", "state", "mode", "started_at", "stopped_at",
+            "duration_ms", "retry_of", "current_step", "step_number", "total_steps", "last_activity_at",
+        ]
+
+
+class LogOut(_RecordOut):
+    class Meta:
+        model = ExecutionLog
+        fields = _RecordOut.RECORD_FIELDS + [
+            "log_level", "message", "node_id", "node_name", "step_number", "duration", "metadata",
+        ]
+
+
+class ErrorOut(_RecordOut):
+    class Meta:
+        model = WorkflowError
+        fields = _RecordOut.RECORD_FIELDS + [
+            "error_type", "error_code", "error_message", "error_stack", "node_name", "severity", "metadata",
+            "resolved", "resolution_notes", "resolved_at", "resolved_by",
+        ]
+
+
+class PerformanceOut(_RecordOut):
+    class Meta:
+        model = PerformanceMetric
+        fields = _RecordOut.RECORD_FIELDS + [
+            "total_duration", "node_count", "successful_nodes", "failed_nodes", "memory_peak", "memory_average",
+            "cpu_peak", "cpu_average", "network_requests", "network_data_transferred", "throughput",
+            "bottleneck_nodes", "metadata",
+        ]
+
+
+class AlertOut(_RecordOut):
+    class Meta:
+        model = Alert
+        fields = _RecordOut.RECORD_FIELDS + [
+            "alert_type", "severity", "title", "description", "metadata",
+            "acknowledged", "acknowledged_by", "acknowledged_at", "resolved", "resolved_at", "resolved_by",
+            "resolution_notes",
+        ]
+
+
+OUTPUT = {
+    "log": LogOut,
+    "error": ErrorOut,
+    "performance": PerformanceOut,
+    "alert": AlertOut,
+    "execution": ExecutionOut,
+}
+
+
+def serialize(kind, obj):
+    return OUTPUT[kind](obj).data
+
+
+def serialize_many(kind, objs):
+    return OUTPUT[kind](objs, many=True).data
