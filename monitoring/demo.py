@@ -1,0 +1,170 @@
+"""Demo data for `make run`: a team, users, a day of history and executions that keep arriving.
+
+Everything is written through monitoring.ingest, the same path the REST API and the n8n mirror
+use, so the demo exercises the real state rules, masking and events.
+"""
+
+import random
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from .ingest import ingest
+from .models import Execution, Membership, Role, ServiceToken, Team
+from .schemas import validate_records
+
+DEMO_TEAM = "demo"
+DEMO_TOKEN_NAME = "demo feed"
+
+
+@dataclass(frozen=True)
+class DemoWorkflow:
+    external_id: str
+    name: str
+    nodes: tuple  # (node name, typical milliseconds)
+    failure_rate: float
+    failure: tuple  # (node, error_type, severity, code, message)
+
+
+WORKFLOWS = [
+    DemoWorkflow("wf-001", "Order sync", (("Webhook", 20), ("Fetch orders", 900), ("Transform", 150),
+                                          ("Upsert CRM", 700), ("Notify Slack", 200)), 0.05,
+                 ("Upsert CRM", "network", "high", "TIMEOUT_001", "Connection timeout to external API")),
+    DemoWorkflow("wf-002", "Customer import", (("Webhook", 20), ("Validate customer", 80), ("Enrich", 600),
+                                               ("Save customer", 300)), 0.3,
+                 ("Validate customer", "validation", "medium", "VALIDATION", "Invalid payload: missing customer_id")),
+    DemoWorkflow("wf-003", "Invoice fetch", (("Schedule", 10), ("Get invoices", 1200), ("Store PDF", 500)), 0.15,
+                 ("Get invoices", "network", "high", "HTTP_500", "The service was not able to process your request")),
+    DemoWorkflow("wf-004", "Nightly report", (("Schedule", 10), ("Slow source", 1500), ("Pause", 2000),
+                                              ("Render", 300), ("Email", 150)), 0.05,
+                 ("Slow source", "timeout", "critical", "TIMEOUT", "Source did not answer within 30 s")),
+]
+
+
+def ensure_demo_accounts():
+    """The demo team, a super admin and a team member with fresh random passwords, and a token.
+    Returns what to print."""
+    User = get_user_model()
+    team, _ = Team.objects.get_or_create(slug=DEMO_TEAM, defaults={"name": "Demo team"})
+    accounts = []
+    for username, superuser, role in (("admin", True, Role.ADMIN), ("member", False, Role.MEMBER)):
+        user, _ = User.objects.get_or_create(username=username)
+        password = secrets.token_urlsafe(12)
+        user.set_password(password)
+        user.is_staff, user.is_superuser = True, superuser
+        user.save()
+        Membership.objects.update_or_create(team=team, user=user, defaults={"role": role})
+        accounts.append((username, password, "super admin" if superuser else f"{role} of {team.slug}"))
+    ServiceToken.objects.filter(team=team, name=DEMO_TOKEN_NAME, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    _, raw = ServiceToken.issue(team, DEMO_TOKEN_NAME)
+    return team, accounts, raw
+
+
+def _execution_records(wf: DemoWorkflow, execution_id, start, rng):
+    """All records of one execution: a log per node, an error and alert when it fails, and a
+    performance record at the end."""
+    fails = rng.random() < wf.failure_rate
+    logs, errors, alerts = [], [], []
+    t = start
+    done, failed_nodes = 0, 0
+    durations = {}
+    for step, (node, typical) in enumerate(wf.nodes, start=1):
+        took = max(1, int(rng.gauss(typical, typical * 0.25)))
+        durations[node] = took
+        t += timedelta(milliseconds=took)
+        base = {"workflow_id": wf.external_id, "workflow_name": wf.name, "execution_id": execution_id,
+                "timestamp": t.isoformat(), "node_name": node, "step_number": step}
+        if fails and node == wf.failure[0]:
+            _, etype, severity, code, message = wf.failure
+            logs.append({**base, "log_level": "error", "message": f"{node} failed: {message}", "duration": took})
+            errors.append({k: v for k, v in base.items() if k != "step_number"} | {
+                "error_type": etype, "severity": severity, "error_code": code, "error_message": message,
+                "error_stack": f"Error: {message}\n    at {node.replace(' ', '')}.execute (node.js:42:13)",
+                "metadata": {"retry_count": rng.randint(0, 3), "api_key": "demo-secret-is-masked"}})
+            if severity in ("high", "critical"):
+                alerts.append({"workflow_id": wf.external_id, "execution_id": execution_id,
+                               "timestamp": t.isoformat(), "alert_type": "error",
+                               "severity": "critical" if severity == "critical" else "warning",
+                               "title": f"{wf.name} failed in {node}", "description": message})
+            failed_nodes = 1
+            break
+        level = "warn" if took > typical * 1.4 else "info"
+        message = f"{node} took {took} ms (slower than usual)" if level == "warn" else f"{node} completed"
+        logs.append({**base, "log_level": level, "message": message, "duration": took,
+                     "metadata": {"items": rng.randint(1, 500)}})
+        done += 1
+    total = int((t - start).total_seconds() * 1000)
+    bottlenecks = sorted(durations, key=durations.get, reverse=True)[:2]
+    performance = [{"workflow_id": wf.external_id, "execution_id": execution_id, "timestamp": t.isoformat(),
+                    "total_duration": total, "node_count": len(wf.nodes), "successful_nodes": done,
+                    "failed_nodes": failed_nodes, "memory_peak": rng.randint(64, 256) * 2**20,
+                    "memory_average": rng.randint(32, 64) * 2**20, "cpu_peak": round(rng.uniform(20, 95), 2),
+                    "cpu_average": round(rng.uniform(5, 40), 2), "network_requests": rng.randint(1, 30),
+                    "network_data_transferred": rng.randint(1, 4096) * 1024,
+                    "throughput": round(rng.uniform(0.5, 20), 2), "bottleneck_nodes": bottlenecks}]
+    return {"log": logs, "error": errors, "alert": alerts, "performance": performance}
+
+
+def _ingest_raw(team, raw):
+    records = {}
+    for kind, items in raw.items():
+        valid, errors = validate_records(kind, items)
+        if errors:
+            raise ValueError(f"demo generated invalid {kind}: {errors}")
+        records[kind] = valid
+    return ingest(team, records)
+
+
+def backfill(team, hours=24, per_hour=6, seed=7):
+    """A day of history, so the dashboard has something to show on first start. Idempotent:
+    does nothing once the team has executions."""
+    if Execution.objects.filter(workflow__team=team).exists():
+        return 0
+    rng = random.Random(seed)
+    now = timezone.now()
+    count = 0
+    with transaction.atomic():
+        for h in range(hours, 0, -1):
+            for _ in range(per_hour):
+                wf = rng.choice(WORKFLOWS)
+                start = now - timedelta(hours=h) + timedelta(seconds=rng.randint(0, 3500))
+                _ingest_raw(team, _execution_records(wf, f"demo-{start:%Y%m%d%H%M%S}-{count}", start, rng))
+                count += 1
+    return count
+
+
+def feed_forever(team, pace=1.0, stop_after=None, out=None):
+    """Run executions one step at a time, so live status shows them progress; `pace` scales the
+    pauses between steps. Stops after `stop_after` executions if given."""
+    rng = random.Random()
+    runs = 0
+    while stop_after is None or runs < stop_after:
+        wf = rng.choice(WORKFLOWS)
+        start = timezone.now()
+        execution_id = f"demo-{start:%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+        records = _execution_records(wf, execution_id, start, rng)
+        first = None
+        for log in records["log"]:
+            # Each step arrives when it happens (not before: timestamps must not be in the future).
+            time.sleep(pace * rng.uniform(0.4, 1.2))
+            stamp = timezone.now()
+            first = first or stamp
+            log["timestamp"] = stamp.isoformat()
+            _ingest_raw(team, {"log": [log]})
+        end = timezone.now()
+        for kind in ("error", "alert", "performance"):
+            for item in records[kind]:
+                item["timestamp"] = end.isoformat()
+        records["performance"][0]["total_duration"] = int((end - (first or end)).total_seconds() * 1000)
+        _ingest_raw(team, {k: records[k] for k in ("error", "alert", "performance") if records[k]})
+        runs += 1
+        if out:
+            out(f"demo: {wf.name} {execution_id} {'failed' if records['error'] else 'succeeded'}")
+        time.sleep(pace * rng.uniform(0.5, 2.0))
