@@ -63,6 +63,10 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
+if DEBUG:
+    # runserver serves static files itself in the demo; WhiteNoise is for production.
+    MIDDLEWARE.remove("whitenoise.middleware.WhiteNoiseMiddleware")
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
@@ -184,10 +188,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"ServiceToken": {"type": "http", "scheme": "bearer", "bearerFormat": "ft_…"}}
+    "ENUM_NAME_OVERRIDES": {
+        "ErrorSeverityEnum": "monitoring.models.ErrorSeverity",
+        "AlertSeverityEnum": "monitoring.models.AlertSeverity",
     },
-    "SECURITY": [{"ServiceToken": []}],
 }
 
 # --- Flowtower ------------------------------------------------------------------------------------

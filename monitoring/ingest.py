@@ -91,6 +91,7 @@ def _ensure_executions(workflows, records, now):
         return {(e.workflow_id, e.external_id): e for e in qs.select_for_update().order_by("pk")}
 
     found = load()
+    before = set(found)
     missing = [
         Execution(workflow_id=wf_pk, external_id=ext, state=ExecutionState.RUNNING, started_at=ts, last_activity_at=ts)
         for (wf_pk, ext), ts in first_seen.items()
@@ -99,6 +100,8 @@ def _ensure_executions(workflows, records, now):
     if missing:
         Execution.objects.bulk_create(missing, ignore_conflicts=True)
         found = load()
+    for key, execution in found.items():
+        execution._created_now = key not in before
     return found
 
 
@@ -234,7 +237,7 @@ def ingest(team, records, source="api"):
         for _, kind, obj in sorted(applied, key=lambda t: t[0]):
             if _advance_state(obj.execution, kind, obj):
                 changed.add(obj.execution.pk)
-        touched = [e for e in executions.values() if e.pk in changed]
+        touched = [e for e in executions.values() if e.pk in changed or e._created_now]
         if touched:
             Execution.objects.bulk_update(
                 touched,
@@ -247,7 +250,8 @@ def ingest(team, records, source="api"):
 
 def _publish(team, result, touched):
     out = [
-        events.MonitoringEvent("execution", "updated", team.pk, e.workflow_id, serialize("execution", e))
+        events.MonitoringEvent("execution", "created" if e._created_now else "updated", team.pk, e.workflow_id,
+                               serialize("execution", e))
         for e in touched
     ]
     for kind, objs in result.created.items():

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from ..models import TOKEN_PREFIX, ServiceToken, hash_token
@@ -57,3 +58,13 @@ class TokenUser:
 
     def __str__(self):
         return self.get_username()
+
+
+class ServiceTokenScheme(OpenApiAuthenticationExtension):
+    """Documents service tokens in the OpenAPI schema."""
+
+    target_class = ServiceTokenAuthentication
+    name = "ServiceToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "ft_…"}

@@ -258,7 +258,6 @@ class RecordViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOn
 
     kind = None  # log | error | performance | alert
     lookup_value_regex = UUID_RE
-    queryset = ExecutionLog.objects.none()
 
     def get_queryset(self):
         return queries.records(f"{self.kind}s" if self.kind != "performance" else "performance", self.principal)
@@ -279,6 +278,7 @@ class RecordViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOn
 @extend_schema_view(create=extend_schema(request=KINDS["log"][0]))
 class LogViewSet(RecordViewSet):
     kind = "log"
+    queryset = ExecutionLog.objects.none()
     serializer_class = LogOut
     filterset_class = LogFilter
     pagination_class = LogCursor
@@ -287,6 +287,7 @@ class LogViewSet(RecordViewSet):
 @extend_schema_view(create=extend_schema(request=KINDS["performance"][0]))
 class PerformanceViewSet(RecordViewSet):
     kind = "performance"
+    queryset = PerformanceMetric.objects.none()
     serializer_class = PerformanceOut
     filterset_class = PerformanceFilter
 
@@ -303,6 +304,7 @@ class RespondableViewSet(mixins.UpdateModelMixin, RecordViewSet):
 @extend_schema_view(create=extend_schema(request=KINDS["error"][0]), partial_update=extend_schema(request=ErrorUpdateIn))
 class ErrorViewSet(RespondableViewSet):
     kind = "error"
+    queryset = WorkflowError.objects.none()
     serializer_class = ErrorOut
     filterset_class = ErrorFilter
 
@@ -315,6 +317,7 @@ class ErrorViewSet(RespondableViewSet):
 @extend_schema_view(create=extend_schema(request=KINDS["alert"][0]), partial_update=extend_schema(request=AlertUpdateIn))
 class AlertViewSet(RespondableViewSet):
     kind = "alert"
+    queryset = Alert.objects.none()
     serializer_class = AlertOut
     filterset_class = AlertFilter
 
