@@ -1,0 +1,37 @@
+"""The demo writes through the same ingestion path as the API, so its data behaves like real data."""
+
+from django.core.management import call_command
+
+from monitoring import demo
+from monitoring.models import Execution, ServiceToken, Team, WorkflowError
+
+
+def test_demo_setup_prints_working_credentials_and_backfills(db, capsys, client):
+    call_command("demo", "setup")
+    out = capsys.readouterr().out
+    password = out.split("username: admin")[1].split("password:")[1].split()[0]
+    assert client.login(username="admin", password=password)
+    token = out.split("service token for team 'demo':")[1].split()[0]
+    assert ServiceToken.objects.get(name=demo.DEMO_TOKEN_NAME, revoked_at__isnull=True).prefix == token[:10]
+    team = Team.objects.get(slug="demo")
+    assert Execution.objects.filter(workflow__team=team).count() == 24 * 6
+    # States come from the ingestion rules: every backfilled execution is finished.
+    assert set(Execution.objects.values_list("state", flat=True)) <= {"success", "error"}
+    assert Execution.objects.filter(state="error").exists()
+    # Secrets in demo metadata are masked like any other.
+    masked = [e.metadata["api_key"] for e in WorkflowError.objects.filter(workflow__team=team)]
+    assert masked and set(masked) == {"********"}
+
+
+def test_demo_setup_twice_rotates_credentials_without_duplicating(db, capsys):
+    call_command("demo", "setup")
+    call_command("demo", "setup")
+    assert ServiceToken.objects.filter(name=demo.DEMO_TOKEN_NAME, revoked_at__isnull=True).count() == 1
+    assert Execution.objects.count() == 24 * 6
+
+
+def test_feed_runs_live_executions(db):
+    team, _, _ = demo.ensure_demo_accounts()
+    demo.feed_forever(team, pace=0, stop_after=3)
+    assert Execution.objects.filter(workflow__team=team).count() == 3
+    assert Execution.objects.exclude(state__in=["success", "error"]).count() == 0
