@@ -6,3 +6,7 @@ class MonitoringConfig(AppConfig):
 
     def ready(self):
         from . import audit  # noqa: F401  registers models with the audit trail
+        from .events import monitoring_events_committed
+        from .live.fanout import on_events_committed
+
+        monitoring_events_committed.connect(on_events_committed, dispatch_uid="flowtower.websocket_fanout")

@@ -17,8 +17,11 @@ from django.dispatch import Signal
 
 logger = logging.getLogger(__name__)
 
-# Receivers get `event=<MonitoringEvent>`.
+# Receivers get `event=<MonitoringEvent>`, one call per event.
 monitoring_event = Signal()
+# Receivers get `events=[MonitoringEvent, …]`: everything one commit published, in one call, for
+# listeners that do better with the whole burst at once (the websocket fan-out).
+monitoring_events_committed = Signal()
 
 
 @dataclass(frozen=True)
@@ -30,13 +33,18 @@ class MonitoringEvent:
     data: dict
 
 
+def _report(responses):
+    for receiver, result in responses:
+        if isinstance(result, Exception):
+            # One broken listener must not lose the event for the others, nor fail the request
+            # whose data is already committed.
+            logger.error("monitoring event listener %r failed: %r", receiver, result)
+
+
 def _send(events):
+    _report(monitoring_events_committed.send_robust(sender=MonitoringEvent, events=events))
     for event in events:
-        for receiver, result in monitoring_event.send_robust(sender=MonitoringEvent, event=event):
-            if isinstance(result, Exception):
-                # One broken listener must not lose the event for the others, nor fail the request
-                # whose data is already committed.
-                logger.error("monitoring event listener %r failed: %r", receiver, result)
+        _report(monitoring_event.send_robust(sender=MonitoringEvent, event=event))
 
 
 def publish(events):
