@@ -26,9 +26,9 @@ run: setup
 	@test -s var/demo_secret_key || $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > var/demo_secret_key
 	@export DEBUG=1 SECRET_KEY="$${SECRET_KEY:-$$(cat var/demo_secret_key)}"; \
 	$(PY) manage.py migrate --noinput && \
-	$(PY) manage.py demo setup && \
+	$(PY) manage.py demo setup --token-file var/demo_token && \
 	trap 'kill 0' INT TERM EXIT; \
-	$(PY) manage.py demo feed & \
+	$(PY) manage.py demo feed --url http://$(HOST):$(PORT) --token-file var/demo_token & \
 	if [ -n "$$REDIS_URL" ]; then $(VENV)/bin/celery -A config worker -B --loglevel=INFO --concurrency=2 & fi; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 

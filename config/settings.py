@@ -81,6 +81,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "monitoring.web.views.navigation",
             ],
         },
     },
@@ -137,7 +138,9 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:overview"
+LOGOUT_REDIRECT_URL = "web:login"
 
 # Request bodies: one place to bound what a client can make us parse.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("FLOWTOWER_MAX_BODY_BYTES", default=2 * 1024 * 1024)

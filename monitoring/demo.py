@@ -4,9 +4,12 @@ Everything is written through monitoring.ingest, the same path the REST API and 
 use, so the demo exercises the real state rules, masking and events.
 """
 
+import json
 import random
 import secrets
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -140,9 +143,43 @@ def backfill(team, hours=24, per_hour=6, seed=7):
     return count
 
 
-def feed_forever(team, pace=1.0, stop_after=None, out=None):
+class HttpSink:
+    """Posts records to a running Flowtower's REST API, as a real service would. `make run` feeds
+    the demo this way, so the events start in the web process and reach browsers even with the
+    in-memory channel layer (no Redis)."""
+
+    KEYS = {"log": "logs", "error": "errors", "performance": "performance", "alert": "alerts"}
+
+    def __init__(self, url, token, wait_seconds=60):
+        self.endpoint = url.rstrip("/") + "/api/workflows/monitoring?type=batch"
+        self.token = token
+        self.wait_seconds = wait_seconds
+
+    def __call__(self, raw):
+        body = json.dumps({self.KEYS[k]: v for k, v in raw.items() if v}).encode()
+        request = urllib.request.Request(self.endpoint, data=body, method="POST", headers={
+            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json",
+            "Idempotency-Key": secrets.token_hex(16),
+        })
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return json.load(response)
+            except urllib.error.HTTPError as exc:
+                raise RuntimeError(f"demo post failed: {exc.code} {exc.read()[:300]!r}")
+            except OSError:
+                # The server may still be starting; the same Idempotency-Key makes retries safe.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+
+
+def feed_forever(team, pace=1.0, stop_after=None, out=None, sink=None):
     """Run executions one step at a time, so live status shows them progress; `pace` scales the
-    pauses between steps. Stops after `stop_after` executions if given."""
+    pauses between steps. Records go to `sink` (default: straight into monitoring.ingest).
+    Stops after `stop_after` executions if given."""
+    sink = sink or (lambda raw: _ingest_raw(team, raw))
     rng = random.Random()
     runs = 0
     while stop_after is None or runs < stop_after:
@@ -157,13 +194,13 @@ def feed_forever(team, pace=1.0, stop_after=None, out=None):
             stamp = timezone.now()
             first = first or stamp
             log["timestamp"] = stamp.isoformat()
-            _ingest_raw(team, {"log": [log]})
+            sink({"log": [log]})
         end = timezone.now()
         for kind in ("error", "alert", "performance"):
             for item in records[kind]:
                 item["timestamp"] = end.isoformat()
         records["performance"][0]["total_duration"] = int((end - (first or end)).total_seconds() * 1000)
-        _ingest_raw(team, {k: records[k] for k in ("error", "alert", "performance") if records[k]})
+        sink({k: records[k] for k in ("error", "alert", "performance") if records[k]})
         runs += 1
         if out:
             out(f"demo: {wf.name} {execution_id} {'failed' if records['error'] else 'succeeded'}")

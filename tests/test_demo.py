@@ -35,3 +35,13 @@ def test_feed_runs_live_executions(db):
     demo.feed_forever(team, pace=0, stop_after=3)
     assert Execution.objects.filter(workflow__team=team).count() == 3
     assert Execution.objects.exclude(state__in=["success", "error"]).count() == 0
+
+
+def test_feed_posts_through_the_rest_api(live_server, db):
+    """`make run` feeds the demo over HTTP, as a real service would."""
+    team, _, token = demo.ensure_demo_accounts()
+    sink = demo.HttpSink(live_server.url, token, wait_seconds=5)
+    demo.feed_forever(team, pace=0, stop_after=2, sink=sink)
+    executions = Execution.objects.filter(workflow__team=team)
+    assert executions.count() == 2
+    assert set(executions.values_list("state", flat=True)) <= {"success", "error"}

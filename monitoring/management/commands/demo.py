@@ -1,4 +1,6 @@
-from django.core.management.base import BaseCommand
+import os
+
+from django.core.management.base import BaseCommand, CommandError
 
 from monitoring import demo
 
@@ -10,10 +12,15 @@ class Command(BaseCommand):
         parser.add_argument("action", choices=["setup", "feed"])
         parser.add_argument("--pace", type=float, default=1.0, help="feed: scale of the pauses between steps")
         parser.add_argument("--runs", type=int, default=None, help="feed: stop after this many executions")
+        parser.add_argument("--url", help="feed: post to this Flowtower's REST API instead of writing directly")
+        parser.add_argument("--token-file", help="setup: write the demo token here; feed: read it from here")
 
-    def handle(self, action, pace, runs, **options):
+    def handle(self, action, pace, runs, url, token_file, **options):
         if action == "setup":
             team, accounts, token = demo.ensure_demo_accounts()
+            if token_file:
+                with open(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                    f.write(token)
             created = demo.backfill(team)
             line = "=" * 72
             self.stdout.write(line)
@@ -30,4 +37,9 @@ class Command(BaseCommand):
             self.stdout.write(line)
         else:
             team = demo.Team.objects.get(slug=demo.DEMO_TEAM)
-            demo.feed_forever(team, pace=pace, stop_after=runs, out=self.stdout.write)
+            sink = None
+            if url:
+                if not token_file:
+                    raise CommandError("--url needs --token-file (written by `demo setup --token-file`).")
+                sink = demo.HttpSink(url, open(token_file).read().strip())
+            demo.feed_forever(team, pace=pace, stop_after=runs, out=self.stdout.write, sink=sink)

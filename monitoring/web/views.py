@@ -1,0 +1,181 @@
+"""The team members' pages. Thin adapters: data from monitoring.queries / stats, changes through
+monitoring.services, access from monitoring.access. Every page is scoped to the user's teams;
+another team's object is a 404, an action the role does not allow a 403."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from .. import queries, services, stats
+from ..access import RESPOND, Principal, scope
+from ..models import Execution, ExecutionLog
+from ..serializers import serialize_many
+from . import charts
+from .forms import AlertFilterForm, ErrorFilterForm, LogFilterForm, PeriodForm, ResolveForm
+
+PAGE_SIZE = 100
+
+
+def principal(request) -> Principal:
+    if not hasattr(request, "_principal"):
+        request._principal = Principal(user=request.user)
+    return request._principal
+
+
+def _get_or_404(queryset, **lookup):
+    obj = queryset.filter(**lookup).first()
+    if obj is None:
+        raise Http404("Not found")
+    return obj
+
+
+@login_required
+def overview(request):
+    period = PeriodForm(request.GET).chosen()
+    data = stats.overview(principal(request), period)
+    summary = queries.dashboard(principal(request), None, data["start"], data["end"])
+    context = {"stats": data, "summary": summary, "charts": charts.overview_charts(data),
+               "periods": list(stats.PERIODS), "period": period}
+    if request.GET.get("partial") == "cards":
+        return render(request, "flowtower/_overview_cards.html", context)
+    return render(request, "flowtower/overview.html", context)
+
+
+@login_required
+def workflows(request):
+    visible = queries.visible_workflows(principal(request)).order_by("team__slug", "name")
+    return render(request, "flowtower/workflows.html", {"rows": stats.workflow_rows(principal(request), visible)})
+
+
+@login_required
+def workflow_detail(request, pk):
+    workflow = _get_or_404(queries.visible_workflows(principal(request)), pk=pk)
+    executions = list(
+        Execution.objects.filter(workflow=workflow).select_related("workflow__team").order_by("-started_at")[:20]
+    )
+    latest = executions[0] if executions else None
+    context = {"workflow": workflow, "live": queries.live_status(workflow), "latest": latest}
+    if request.GET.get("partial") == "live":
+        return render(request, "flowtower/_live_status.html", context)
+    context.update(executions=executions, nodes=stats.node_timings(latest) if latest else [])
+    return render(request, "flowtower/workflow_detail.html", context)
+
+
+@login_required
+def execution_detail(request, pk):
+    execution = _get_or_404(
+        scope(Execution.objects.select_related("workflow__team", "retry_of"), principal(request)), pk=pk
+    )
+    logs = serialize_many("log", ExecutionLog.objects.filter(execution=execution)
+                          .select_related("workflow__team", "execution").order_by("timestamp", "step_number"))
+    try:
+        performance = execution.performance
+    except Execution.performance.RelatedObjectDoesNotExist:
+        performance = None
+    return render(request, "flowtower/execution_detail.html", {
+        "execution": execution,
+        "logs": logs,
+        "errors": execution.errors.order_by("timestamp"),
+        "performance": performance,
+        "can_respond": principal(request).can(RESPOND, execution.workflow.team_id),
+    })
+
+
+@login_required
+def logs(request):
+    p = principal(request)
+    visible = queries.visible_workflows(p).order_by("team__slug", "name")
+    form = LogFilterForm(request.GET or None, workflows=visible)
+    filters, workflow = {}, None
+    if form.is_bound and form.is_valid():
+        d = form.cleaned_data
+        if d.get("workflow"):
+            workflow = _get_or_404(visible, pk=d["workflow"])
+        filters = {"execution_id": d.get("execution") or None, "levels": d.get("levels") or None,
+                   "start": d.get("start"), "end": d.get("end"), "text": d.get("q") or None}
+    rows = serialize_many("log", queries.records("logs", p, [workflow] if workflow else None, **filters)[:PAGE_SIZE])
+    return render(request, "flowtower/logs.html", {"form": form, "logs": rows, "page_size": PAGE_SIZE,
+                                                   "workflow": workflow})
+
+
+@login_required
+def errors(request):
+    p = principal(request)
+    form = ErrorFilterForm(request.GET or {"resolved": "false"})
+    rows = _with_can_respond(p, queries.records("errors", p, **form.filters())[:PAGE_SIZE])
+    return render(request, "flowtower/errors.html", {"form": form, "errors": rows})
+
+
+@login_required
+def alerts(request):
+    p = principal(request)
+    form = AlertFilterForm(request.GET or {"resolved": "false"})
+    rows = _with_can_respond(p, queries.records("alerts", p, **form.filters())[:PAGE_SIZE])
+    return render(request, "flowtower/alerts.html", {"form": form, "alerts": rows})
+
+
+def _with_can_respond(p, rows):
+    """Mark each row with whether this user may resolve / acknowledge it: the button shows only then."""
+    rows = list(rows)
+    for row in rows:
+        row.can_respond = p.can(RESPOND, row.workflow.team_id)
+    return rows
+
+
+def _respondable(request, kind, pk):
+    """The error or alert, if the user may see it (else 404) and respond to it (else 403)."""
+    obj = _get_or_404(queries.records(kind, principal(request)), pk=pk)
+    if not principal(request).can(RESPOND, obj.workflow.team_id):
+        raise PermissionDenied("Your role does not allow this; it needs member or admin.")
+    return obj
+
+
+def _back(request, fallback):
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return redirect(target)
+    return redirect(fallback)
+
+
+@login_required
+@require_POST
+def resolve_error(request, pk):
+    error = _respondable(request, "errors", pk)
+    form = ResolveForm(request.POST)
+    notes = form.cleaned_data["notes"] if form.is_valid() else ""
+    services.resolve_error(error, principal(request), resolved=request.POST.get("reopen") != "1", notes=notes)
+    return _back(request, reverse("web:errors"))
+
+
+ALERT_ACTIONS = {"acknowledge": {"acknowledged": True}, "resolve": {"resolved": True}, "reopen": {"resolved": False}}
+
+
+@login_required
+@require_POST
+def alert_action(request, pk, action):
+    changes = ALERT_ACTIONS.get(action)
+    if changes is None:
+        raise Http404("Unknown action")
+    alert = _respondable(request, "alerts", pk)
+    services.update_alert(alert, principal(request), notes=request.POST.get("notes", "")[:10_000], **changes)
+    return _back(request, reverse("web:alerts"))
+
+
+@login_required
+def nav_counts(request):
+    """The navigation's badge, refreshed by the live script after alert events."""
+    return JsonResponse({"unacknowledged_alerts": stats.unacknowledged_alerts(principal(request))})
+
+
+def navigation(request):
+    """Context processor: the count of unacknowledged alerts in the navigation."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or request.path.startswith(("/admin/", "/api/")):
+        return {}
+    return {"unacknowledged_alerts": stats.unacknowledged_alerts(principal(request))}
+
+
