@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup services migrate demo check-deploy clean
+.PHONY: run test setup services check-deploy screenshots clean
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Flowtower needs Python 3.11 or newer (found %s); set PYTHON=python3.x" % sys.version.split()[0])'
@@ -34,6 +34,7 @@ run: setup
 
 services:
 	@scripts/ensure_services.sh
+	@scripts/ensure_browser.sh
 
 test: setup services
 	$(VENV)/bin/pytest
@@ -42,6 +43,11 @@ test: setup services
 check-deploy: setup
 	DEBUG=0 SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') ALLOWED_HOSTS=flowtower.example \
 		$(PY) manage.py check --deploy --fail-level WARNING
+
+# Screenshots of the main pages for docs/screenshots/, from a running `make run`:
+#   make screenshots PASSWORD=<member password printed by make run>
+screenshots: setup
+	$(PY) scripts/screenshots.py http://$(HOST):$(PORT) member "$(PASSWORD)"
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 staticfiles
