@@ -2,6 +2,7 @@
 {"success": false, "error": "<what was wrong>", "details": {...}}; /api/v1/ uses DRF's usual
 shape. Both turn a missing workflow into 404 and never leak a 500 for bad input."""
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -28,7 +29,7 @@ def exception_handler(exc, context):
     if isinstance(exc, WorkflowNotFound):
         exc = exceptions.NotFound(str(exc))
     elif isinstance(exc, RequestDataTooBig):
-        exc = PayloadTooLarge()
+        exc = PayloadTooLarge(f"Request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
     response = drf_exception_handler(exc, context)
     if response is None or not getattr(context.get("view"), "envelope", False):
         return response
