@@ -210,3 +210,11 @@ def test_unknown_record_ids_on_the_resource_api_are_404(api):
     assert api.get("/api/v1/logs/00000000-0000-0000-0000-000000000000/").status_code == 404
     assert api.get("/api/v1/logs/not-a-uuid/").status_code == 404
     assert api.get("/api/v1/executions/999999/").status_code == 404
+
+
+def test_offsets_postgresql_cannot_store_are_normalised_not_500(api):
+    # Found by the fuzzer: Python accepts UTC offsets up to ±24 h, PostgreSQL only ±15:59.
+    r = api.get(f"{URL}?type=logs&start_time=0051-09-04T12:45:40%2B17:57")
+    assert r.status_code == 200 and r.json()["data"] == []
+    r = api.post(f"{URL}?type=log", {**LOG, "timestamp": "2026-01-01T12:00:00+17:57"}, format="json")
+    assert r.status_code == 201 and r.json()["data"]["timestamp"] == "2025-12-31T18:03:00Z"

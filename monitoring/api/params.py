@@ -1,6 +1,7 @@
 """Query-parameter parsing with errors that name the parameter and what was expected."""
 
 import uuid
+from datetime import timezone as dt_timezone
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -59,9 +60,11 @@ def timestamp(params, name):
         value = None
     if value is None:
         _fail(name, f"must be an ISO 8601 timestamp such as 2026-01-31T12:00:00Z, got '{raw[:50]}'")
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value, timezone.utc)
-    return value
+    try:
+        # In UTC: PostgreSQL accepts offsets up to ±15:59 only, Python up to ±24 h.
+        return timezone.make_aware(value, dt_timezone.utc) if timezone.is_naive(value) else value.astimezone(dt_timezone.utc)
+    except OverflowError:
+        _fail(name, f"is out of range, got '{raw[:50]}'")
 
 
 def text(params, name, max_length=255):
