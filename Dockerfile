@@ -1,0 +1,17 @@
+# Flowtower's image: one image for web (Daphne), worker and beat.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY config config
+COPY monitoring monitoring
+COPY alerts alerts
+COPY n8n_mirror n8n_mirror
+COPY templates templates
+COPY manage.py ./
+RUN pip install --no-cache-dir . \
+ && SECRET_KEY=collectstatic-only-0123456789012345678901234 python manage.py collectstatic --noinput
+RUN useradd --system --uid 1000 flowtower
+USER flowtower
+EXPOSE 8000
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "config.asgi:application"]
