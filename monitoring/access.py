@@ -83,7 +83,11 @@ def scope(queryset, principal: Principal, action: str = READ, team_field: str = 
 
 
 def principal_from_request(request) -> Principal:
+    """The request's principal: its service token (REST API) or its user. Kept on the request,
+    because pages and admin ask many times per request and memberships are read once."""
     token = getattr(request, "auth", None)
-    if isinstance(token, ServiceToken):
-        return Principal(token=token)
-    return Principal(user=request.user)
+    cached = getattr(request, "_flowtower_principal", None)
+    if cached is None or (isinstance(token, ServiceToken) and cached.token is not token):
+        cached = Principal(token=token) if isinstance(token, ServiceToken) else Principal(user=request.user)
+        request._flowtower_principal = cached
+    return cached

@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from . import services
-from .access import INGEST, MANAGE, READ, RESPOND, Principal, scope
+from .access import INGEST, MANAGE, READ, RESPOND, principal_from_request, scope
 from .models import (
     Alert,
     Execution,
@@ -30,18 +30,9 @@ from .models import (
 )
 
 
-def principal_for(request) -> Principal:
-    # One Principal per request: it reads the user's memberships once, while the admin asks for
-    # permissions many times per page (every model in the sidebar, every action, every row of a
-    # deletion page).
-    if not hasattr(request, "_flowtower_principal"):
-        request._flowtower_principal = Principal(user=request.user)
-    return request._flowtower_principal
-
-
 def scoped(request, queryset, action, team_field):
     """`queryset` limited to the teams where the request's user may do `action`."""
-    principal = principal_for(request)
+    principal = principal_from_request(request)
     if principal.is_superuser:
         return queryset
     if action is None or team_field is None:
@@ -65,7 +56,7 @@ class TeamFilter(admin.SimpleListFilter):
         super().__init__(request, params, model, model_admin)
 
     def lookups(self, request, model_admin):
-        return [(t.pk, str(t)) for t in principal_for(request).teams(READ)]
+        return [(t.pk, str(t)) for t in principal_from_request(request).teams(READ)]
 
     def queryset(self, request, queryset):
         return queryset.filter(**{self.team_field: self.value()}) if self.value() else queryset
@@ -110,7 +101,7 @@ class TeamScopedAdmin(admin.ModelAdmin):
         return memo[key]
 
     def allowed(self, request, action, obj=None):
-        principal = principal_for(request)
+        principal = principal_from_request(request)
         if principal.is_superuser:
             return True
         if action is None or self.team_field is None:
@@ -146,7 +137,7 @@ class TeamScopedAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
-        if self.team_editable is not None and not principal_for(request).is_superuser:
+        if self.team_editable is not None and not principal_from_request(request).is_superuser:
             readonly += [f.name for f in self.model._meta.fields
                          if f.editable and f.name not in self.team_editable and f.name not in readonly]
         return readonly
@@ -172,7 +163,7 @@ class TeamScopedAdmin(admin.ModelAdmin):
             fresh.save(update_fields=plain)
         changes = {name: form.cleaned_data[name] for name in form.changed_data if name in self.service_fields}
         if changes:
-            self.apply_service(principal_for(request), fresh, changes)
+            self.apply_service(principal_from_request(request), fresh, changes)
 
     def apply_service(self, principal, obj, changes):
         raise NotImplementedError
@@ -322,7 +313,7 @@ class WorkflowErrorAdmin(RecordAdmin):
 
     @admin.action(description="Resolve selected errors", permissions=["change"])
     def resolve(self, request, queryset):
-        principal = principal_for(request)
+        principal = principal_from_request(request)
         self.run_action(request, queryset.filter(resolved=False), RESPOND,
                         lambda error: services.resolve_error(error, principal), "Resolved")
 
@@ -352,13 +343,13 @@ class AlertAdmin(RecordAdmin):
 
     @admin.action(description="Acknowledge selected alerts", permissions=["change"])
     def acknowledge(self, request, queryset):
-        principal = principal_for(request)
+        principal = principal_from_request(request)
         self.run_action(request, queryset.filter(acknowledged=False), RESPOND,
                         lambda alert: services.update_alert(alert, principal, acknowledged=True), "Acknowledged")
 
     @admin.action(description="Resolve selected alerts", permissions=["change"])
     def resolve(self, request, queryset):
-        principal = principal_for(request)
+        principal = principal_from_request(request)
         self.run_action(request, queryset.filter(resolved=False), RESPOND,
                         lambda alert: services.update_alert(alert, principal, resolved=True), "Resolved")
 

@@ -84,8 +84,8 @@ def test_other_teams_objects_are_404_in_every_endpoint_and_filter(world, who):
         f"{URL}?type=live-status&workflow_id=wf-a", f"{URL}?type=logs&workflow_id=wf-a",
         f"{URL}?type=dashboard&workflow_id=wf-a", f"{URL}?type=logs&team=acme",
         f"/api/v1/logs/{log.pk}/", f"/api/v1/errors/{error.pk}/", f"/api/v1/alerts/{alert.pk}/",
-        f"/api/v1/workflows/{workflow.pk}/", f"/api/v1/logs/?workflow_id=wf-a", f"/api/v1/executions/?workflow_id=wf-a",
-        f"/api/v1/alerts/?team=acme",
+        f"/api/v1/workflows/{workflow.pk}/", "/api/v1/logs/?workflow_id=wf-a", "/api/v1/executions/?workflow_id=wf-a",
+        "/api/v1/alerts/?team=acme",
     ):
         assert c.get(path).status_code == 404, path
     assert c.patch(f"{URL}?type=error&id={error.pk}", {"resolved": True}, format="json").status_code == 404

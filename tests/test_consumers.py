@@ -70,11 +70,14 @@ def test_unauthenticated_socket_is_refused(db):
     run(scenario)
 
 
-def test_session_cookie_authenticates_through_the_real_stack(team, make_user):
-    user = make_user("sam", team, "viewer")
+def session_cookie(user):
     client = Client()
     client.force_login(user)
-    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+def test_session_cookie_authenticates_through_the_real_stack(team, make_user):
+    cookie = session_cookie(make_user("sam", team, "viewer"))
 
     async def scenario():
         communicator = WebsocketCommunicator(
@@ -91,10 +94,7 @@ def test_session_cookie_authenticates_through_the_real_stack(team, make_user):
 
 
 def test_foreign_origin_is_refused(team, make_user):
-    user = make_user("sam", team, "viewer")
-    client = Client()
-    client.force_login(user)
-    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    cookie = session_cookie(make_user("sam", team, "viewer"))
 
     async def scenario():
         communicator = WebsocketCommunicator(

@@ -3,7 +3,6 @@ written against it work unchanged. A thin adapter over monitoring.ingest / queri
 retention. Success: {"success": true, "data": …}; failure: {"success": false, "error": …, "details": …}."""
 
 from django.conf import settings
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -14,7 +13,7 @@ from rest_framework.views import APIView
 from .. import queries, retention, services
 from ..access import INGEST, PRUNE, READ, RESPOND
 from ..ingest import ingest
-from ..models import AlertSeverity, AlertType, ErrorSeverity, ErrorType, LogLevel, Team
+from ..models import AlertSeverity, AlertType, ErrorSeverity, ErrorType, LogLevel
 from ..schemas import BATCH_KEYS, KINDS, AlertUpdateIn, ErrorUpdateIn, validate_records
 from ..serializers import serialize, serialize_many
 from . import params

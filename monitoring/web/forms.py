@@ -33,33 +33,36 @@ class LogFilterForm(forms.Form):
         self.fields["workflow"].choices = [("", "all workflows")] + [(str(w.pk), f"{w} ({w.team.slug})") for w in workflows]
 
 
-class ErrorFilterForm(forms.Form):
-    severity = forms.ChoiceField(choices=[("", "any")] + ErrorSeverity.choices, required=False)
-    error_type = forms.ChoiceField(choices=[("", "any")] + ErrorType.choices, required=False, label="Type")
-    resolved = forms.ChoiceField(choices=BOOL_CHOICES, required=False, initial="false")
+class _RecordFilterForm(forms.Form):
+    """Severity, type and state filters of the errors and alerts lists, as queries.records takes them."""
+
+    type_field = None
 
     def filters(self):
         if not self.is_valid():
             return {}
         d = self.cleaned_data
-        return {"severities": [d["severity"]] if d.get("severity") else None,
-                "types": [d["error_type"]] if d.get("error_type") else None,
-                "resolved": _bool(d.get("resolved"))}
+        out = {"severities": [d["severity"]] if d.get("severity") else None,
+               "types": [d[self.type_field]] if d.get(self.type_field) else None}
+        for flag in ("acknowledged", "resolved"):
+            if flag in self.fields:
+                out[flag] = _bool(d.get(flag))
+        return out
 
 
-class AlertFilterForm(forms.Form):
+class ErrorFilterForm(_RecordFilterForm):
+    type_field = "error_type"
+    severity = forms.ChoiceField(choices=[("", "any")] + ErrorSeverity.choices, required=False)
+    error_type = forms.ChoiceField(choices=[("", "any")] + ErrorType.choices, required=False, label="Type")
+    resolved = forms.ChoiceField(choices=BOOL_CHOICES, required=False)
+
+
+class AlertFilterForm(_RecordFilterForm):
+    type_field = "alert_type"
     severity = forms.ChoiceField(choices=[("", "any")] + AlertSeverity.choices, required=False)
     alert_type = forms.ChoiceField(choices=[("", "any")] + AlertType.choices, required=False, label="Type")
     acknowledged = forms.ChoiceField(choices=BOOL_CHOICES, required=False)
-    resolved = forms.ChoiceField(choices=BOOL_CHOICES, required=False, initial="false")
-
-    def filters(self):
-        if not self.is_valid():
-            return {}
-        d = self.cleaned_data
-        return {"severities": [d["severity"]] if d.get("severity") else None,
-                "types": [d["alert_type"]] if d.get("alert_type") else None,
-                "acknowledged": _bool(d.get("acknowledged")), "resolved": _bool(d.get("resolved"))}
+    resolved = forms.ChoiceField(choices=BOOL_CHOICES, required=False)
 
 
 class ResolveForm(forms.Form):

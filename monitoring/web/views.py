@@ -11,19 +11,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from .. import queries, services, stats
-from ..access import RESPOND, Principal, scope
+from ..access import RESPOND, principal_from_request, scope
 from ..models import Execution, ExecutionLog
 from ..serializers import serialize_many
 from . import charts
 from .forms import AlertFilterForm, ErrorFilterForm, LogFilterForm, PeriodForm, ResolveForm
 
 PAGE_SIZE = 100
-
-
-def principal(request) -> Principal:
-    if not hasattr(request, "_principal"):
-        request._principal = Principal(user=request.user)
-    return request._principal
 
 
 def _get_or_404(queryset, **lookup):
@@ -36,8 +30,8 @@ def _get_or_404(queryset, **lookup):
 @login_required
 def overview(request):
     period = PeriodForm(request.GET).chosen()
-    data = stats.overview(principal(request), period)
-    summary = queries.dashboard(principal(request), None, data["start"], data["end"])
+    data = stats.overview(principal_from_request(request), period)
+    summary = queries.dashboard(principal_from_request(request), None, data["start"], data["end"])
     context = {"stats": data, "summary": summary, "charts": charts.overview_charts(data),
                "periods": list(stats.PERIODS), "period": period}
     if request.GET.get("partial") == "cards":
@@ -47,13 +41,13 @@ def overview(request):
 
 @login_required
 def workflows(request):
-    visible = queries.visible_workflows(principal(request)).order_by("team__slug", "name")
-    return render(request, "flowtower/workflows.html", {"rows": stats.workflow_rows(principal(request), visible)})
+    visible = queries.visible_workflows(principal_from_request(request)).order_by("team__slug", "name")
+    return render(request, "flowtower/workflows.html", {"rows": stats.workflow_rows(principal_from_request(request), visible)})
 
 
 @login_required
 def workflow_detail(request, pk):
-    workflow = _get_or_404(queries.visible_workflows(principal(request)), pk=pk)
+    workflow = _get_or_404(queries.visible_workflows(principal_from_request(request)), pk=pk)
     executions = list(
         Execution.objects.filter(workflow=workflow).select_related("workflow__team").order_by("-started_at")[:20]
     )
@@ -68,7 +62,7 @@ def workflow_detail(request, pk):
 @login_required
 def execution_detail(request, pk):
     execution = _get_or_404(
-        scope(Execution.objects.select_related("workflow__team", "retry_of"), principal(request)), pk=pk
+        scope(Execution.objects.select_related("workflow__team", "retry_of"), principal_from_request(request)), pk=pk
     )
     logs = serialize_many("log", ExecutionLog.objects.filter(execution=execution)
                           .select_related("workflow__team", "execution").order_by("timestamp", "step_number"))
@@ -81,13 +75,13 @@ def execution_detail(request, pk):
         "logs": logs,
         "errors": execution.errors.order_by("timestamp"),
         "performance": performance,
-        "can_respond": principal(request).can(RESPOND, execution.workflow.team_id),
+        "can_respond": principal_from_request(request).can(RESPOND, execution.workflow.team_id),
     })
 
 
 @login_required
 def logs(request):
-    p = principal(request)
+    p = principal_from_request(request)
     visible = queries.visible_workflows(p).order_by("team__slug", "name")
     form = LogFilterForm(request.GET or None, workflows=visible)
     filters, workflow = {}, None
@@ -102,34 +96,31 @@ def logs(request):
                                                    "workflow": workflow})
 
 
+def _record_list(request, kind, form_class):
+    """The errors or alerts page: open ones by default, each marked with whether this user may
+    resolve / acknowledge it (the buttons show only then)."""
+    p = principal_from_request(request)
+    form = form_class(request.GET or {"resolved": "false"})
+    rows = list(queries.records(kind, p, **form.filters())[:PAGE_SIZE])
+    for row in rows:
+        row.can_respond = p.can(RESPOND, row.workflow.team_id)
+    return render(request, f"flowtower/{kind}.html", {"form": form, kind: rows})
+
+
 @login_required
 def errors(request):
-    p = principal(request)
-    form = ErrorFilterForm(request.GET or {"resolved": "false"})
-    rows = _with_can_respond(p, queries.records("errors", p, **form.filters())[:PAGE_SIZE])
-    return render(request, "flowtower/errors.html", {"form": form, "errors": rows})
+    return _record_list(request, "errors", ErrorFilterForm)
 
 
 @login_required
 def alerts(request):
-    p = principal(request)
-    form = AlertFilterForm(request.GET or {"resolved": "false"})
-    rows = _with_can_respond(p, queries.records("alerts", p, **form.filters())[:PAGE_SIZE])
-    return render(request, "flowtower/alerts.html", {"form": form, "alerts": rows})
-
-
-def _with_can_respond(p, rows):
-    """Mark each row with whether this user may resolve / acknowledge it: the button shows only then."""
-    rows = list(rows)
-    for row in rows:
-        row.can_respond = p.can(RESPOND, row.workflow.team_id)
-    return rows
+    return _record_list(request, "alerts", AlertFilterForm)
 
 
 def _respondable(request, kind, pk):
     """The error or alert, if the user may see it (else 404) and respond to it (else 403)."""
-    obj = _get_or_404(queries.records(kind, principal(request)), pk=pk)
-    if not principal(request).can(RESPOND, obj.workflow.team_id):
+    obj = _get_or_404(queries.records(kind, principal_from_request(request)), pk=pk)
+    if not principal_from_request(request).can(RESPOND, obj.workflow.team_id):
         raise PermissionDenied("Your role does not allow this; it needs member or admin.")
     return obj
 
@@ -147,7 +138,7 @@ def resolve_error(request, pk):
     error = _respondable(request, "errors", pk)
     form = ResolveForm(request.POST)
     notes = form.cleaned_data["notes"] if form.is_valid() else ""
-    services.resolve_error(error, principal(request), resolved=request.POST.get("reopen") != "1", notes=notes)
+    services.resolve_error(error, principal_from_request(request), resolved=request.POST.get("reopen") != "1", notes=notes)
     return _back(request, reverse("web:errors"))
 
 
@@ -161,14 +152,14 @@ def alert_action(request, pk, action):
     if changes is None:
         raise Http404("Unknown action")
     alert = _respondable(request, "alerts", pk)
-    services.update_alert(alert, principal(request), notes=request.POST.get("notes", "")[:10_000], **changes)
+    services.update_alert(alert, principal_from_request(request), notes=request.POST.get("notes", "")[:10_000], **changes)
     return _back(request, reverse("web:alerts"))
 
 
 @login_required
 def nav_counts(request):
     """The navigation's badge, refreshed by the live script after alert events."""
-    return JsonResponse({"unacknowledged_alerts": stats.unacknowledged_alerts(principal(request))})
+    return JsonResponse({"unacknowledged_alerts": stats.unacknowledged_alerts(principal_from_request(request))})
 
 
 def navigation(request):
@@ -176,6 +167,6 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or request.path.startswith(("/admin/", "/api/")):
         return {}
-    return {"unacknowledged_alerts": stats.unacknowledged_alerts(principal(request))}
+    return {"unacknowledged_alerts": stats.unacknowledged_alerts(principal_from_request(request))}
 
 
