@@ -110,3 +110,14 @@ def test_delete_endpoint_refused_for_team_roles(team, make_user, client_for, rol
     assert r.status_code == 403
     assert r.json()["success"] is False
     assert ExecutionLog.objects.count() == 3
+
+
+def test_retention_is_scheduled_in_the_database_for_beat(db):
+    from django_celery_beat.models import PeriodicTask
+
+    from config.celery import app
+
+    task = PeriodicTask.objects.get(task="monitoring.tasks.prune_old_data")
+    assert task.enabled and task.crontab.hour == "3"
+    app.loader.import_default_modules()
+    assert "monitoring.tasks.prune_old_data" in app.tasks
