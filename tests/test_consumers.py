@@ -175,3 +175,29 @@ def test_burst_is_bounded_with_an_omitted_count(team, make_user):
         await sock.disconnect()
 
     run(scenario)
+
+
+def test_client_that_stops_reading_gets_no_more_than_max_unacked(team, make_user, monkeypatch):
+    monkeypatch.setattr(consumers, "MAX_UNACKED", 10)
+    user = make_user("ours", team, "viewer")
+
+    async def scenario():
+        sock, connected, _ = await connect("/ws/monitoring/", user)
+        assert connected
+        await in_thread(post_logs, team, 30)
+        first = await receive_all(sock)
+        assert len(first) == 10  # then the server waits for acknowledgements
+        await sock.send_json_to({"type": "ack", "count": 10})
+        second = await receive_all(sock)
+        assert len(second) == 10
+        await sock.send_to(text_data="not json")  # ignored, the socket stays open
+        await sock.send_json_to({"type": "ack", "count": 100})  # acks beyond what was sent do not bank credit
+        third = await receive_all(sock)
+        assert len(third) == 10
+        await sock.send_json_to({"type": "ack", "count": 10})
+        rest = await receive_all(sock)
+        logs = [m for m in first + second + third + rest if m["type"] == "log"]
+        assert len(logs) == 30
+        await sock.disconnect()
+
+    run(scenario)

@@ -7,8 +7,10 @@ Each message a client receives is JSON: {"type": "execution"|"log"|"error"|"aler
 {"type": "omitted", "count": N} when a burst was more than the socket may send.
 
 Bursts stay bounded: events wait in a fixed-size buffer and are sent at most MAX_PER_FLUSH every
-FLUSH_SECONDS; what overflows is counted, not kept. The channel layer itself drops messages for a
-socket that stops reading (channels_redis capacity), so a slow client cannot grow memory.
+FLUSH_SECONDS; what overflows is counted, not kept. Clients acknowledge what they have processed
+with {"type": "ack", "count": N}; the server stops sending while MAX_UNACKED messages are
+unacknowledged, so a client that stops reading holds at most that many in the server's send
+buffers, and everything else waits in the fixed buffer or is counted as omitted.
 """
 
 import asyncio
@@ -24,6 +26,7 @@ from .groups import ALL_TEAMS, team_group, workflow_group
 FLUSH_SECONDS = 0.1
 MAX_PER_FLUSH = 50
 BUFFER_SIZE = 500
+MAX_UNACKED = 1000
 
 # Close codes (4000-4999 are the application's): not signed in; no such workflow for this user.
 CLOSE_UNAUTHENTICATED = 4401
@@ -44,7 +47,7 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         self.joined = groups
-        self.buffer, self.omitted = deque(maxlen=BUFFER_SIZE), 0
+        self.buffer, self.omitted, self.unacked = deque(maxlen=BUFFER_SIZE), 0, 0
         await self.accept()
         self.flusher = asyncio.create_task(self._flush_forever())
 
@@ -57,8 +60,19 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
+    @classmethod
+    async def decode_json(cls, text_data):
+        try:
+            return await super().decode_json(text_data)
+        except ValueError:
+            return None  # not JSON: ignored, like anything else but an ack
+
     async def receive_json(self, content, **kwargs):
-        """Clients only listen; anything they send is ignored."""
+        """Clients only listen, and acknowledge: {"type": "ack", "count": N}."""
+        if isinstance(content, dict) and content.get("type") == "ack":
+            count = content.get("count")
+            if isinstance(count, int) and count > 0:
+                self.unacked = max(0, self.unacked - count)
 
     async def monitoring_events(self, message):
         for event in message["events"]:
@@ -67,13 +81,17 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
             self.buffer.append(event)
         self.omitted += message.get("omitted", 0)
 
+    async def _send_counted(self, message):
+        self.unacked += 1
+        await self.send_json(message)
+
     async def _flush_forever(self):
         while True:
             await asyncio.sleep(FLUSH_SECONDS)
-            for _ in range(min(len(self.buffer), MAX_PER_FLUSH)):
-                await self.send_json(self.buffer.popleft())
-            if self.omitted and not self.buffer:
-                await self.send_json({"type": "omitted", "count": self.omitted})
+            for _ in range(min(len(self.buffer), MAX_PER_FLUSH, MAX_UNACKED - self.unacked)):
+                await self._send_counted(self.buffer.popleft())
+            if self.omitted and not self.buffer and self.unacked < MAX_UNACKED:
+                await self._send_counted({"type": "omitted", "count": self.omitted})
                 self.omitted = 0
 
 

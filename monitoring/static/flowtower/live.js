@@ -150,8 +150,14 @@
     if (!path || !window.WebSocket) return;
     var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + path);
     ws.onopen = function () { retry = 1000; if (dot) dot.classList.add("on"); document.body.dataset.live = "on"; };
-    ws.onmessage = function (e) { handle(JSON.parse(e.data)); };
+    var received = 0;
+    // Acknowledge processed messages: the server sends no more while too many are unacknowledged.
+    var acker = setInterval(function () {
+      if (received && ws.readyState === 1) { ws.send(JSON.stringify({type: "ack", count: received})); received = 0; }
+    }, 250);
+    ws.onmessage = function (e) { received += 1; handle(JSON.parse(e.data)); };
     ws.onclose = function (e) {
+      clearInterval(acker);
       if (dot) dot.classList.remove("on");
       document.body.dataset.live = "off";
       if (e.code === 4401 || e.code === 4404) return; // not signed in / not allowed: retrying won't help
