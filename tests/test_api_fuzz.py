@@ -62,3 +62,9 @@ def test_schema_documents_every_resource_and_the_seed_endpoint(api):
     monitoring = next(p for p in paths if p.startswith("/api/workflows/monitoring"))
     assert set(document["paths"][monitoring]) >= {"get", "post", "patch", "delete"}
     assert document["components"]["securitySchemes"]["ServiceToken"]["scheme"] == "bearer"
+
+
+def test_docs_page_loads_swagger_ui_from_this_server(api):
+    html = api.get("/api/v1/docs/").content.decode()
+    assert "swagger-ui" in html
+    assert "cdn." not in html and "//unpkg" not in html and "jsdelivr" not in html
