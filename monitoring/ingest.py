@@ -32,7 +32,7 @@ from .models import (
     Workflow,
     WorkflowError,
 )
-from .serializers import serialize
+from .serializers import serialize, serialize_many
 
 PERFORMANCE_FIELDS = [
     "total_duration", "node_count", "successful_nodes", "failed_nodes", "memory_peak", "memory_average",
@@ -255,5 +255,7 @@ def _publish(team, result, touched):
         for e in touched
     ]
     for kind, objs in result.created.items():
-        out.extend(events.MonitoringEvent(kind, "created", team.pk, o.workflow_id, serialize(kind, o)) for o in objs)
+        # One list serializer per kind: building a serializer per object costs more than the INSERT.
+        out.extend(events.MonitoringEvent(kind, "created", team.pk, o.workflow_id, data)
+                   for o, data in zip(objs, serialize_many(kind, objs)))
     events.publish(out)

@@ -148,16 +148,15 @@ BATCH_KEYS = {batch_key: kind for kind, (_, batch_key) in KINDS.items()}
 
 
 def validate_records(kind, items):
-    """Validate a list of raw items of one kind; returns (valid data list, {index: errors})."""
-    schema = KINDS[kind][0]
-    valid, errors = [], {}
-    for index, item in enumerate(items):
-        s = schema(data=item)
-        if s.is_valid():
-            valid.append(s.validated_data)
-        else:
-            errors[str(index)] = s.errors
-    return valid, errors
+    """Validate a list of raw items of one kind; returns (valid data list, {index: errors}).
+    One list serializer for the whole batch: its fields are built once, not once per item."""
+    batch = KINDS[kind][0](data=list(items), many=True)
+    if batch.is_valid():
+        return list(batch.validated_data), {}
+    errors = batch.errors
+    # DRF reports a list aligned with the items, or (newer versions) a dict of failing indexes.
+    pairs = errors.items() if isinstance(errors, dict) else enumerate(errors)
+    return [], {str(i): e for i, e in pairs if e}
 
 
 class ErrorUpdateIn(StrictSerializer):
