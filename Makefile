@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup services check-deploy screenshots clean
+.PHONY: run test setup services bench check-deploy screenshots clean
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Flowtower needs Python 3.11 or newer (found %s); set PYTHON=python3.x" % sys.version.split()[0])'
@@ -38,6 +38,14 @@ services:
 
 test: setup services
 	$(VENV)/bin/pytest
+
+# Benchmarks against a throwaway PostgreSQL database (not part of `make test`: numbers, not assertions).
+bench: setup services
+	@createdb -h 127.0.0.1 -U postgres flowtower_bench 2>/dev/null || true
+	@export DATABASE_URL=postgres://postgres@127.0.0.1:5432/flowtower_bench SECRET_KEY=bench-only-secret-key-0123456789abcdef \
+		ALLOWED_HOSTS=testserver SECURE_SSL_REDIRECT=false LOG_LEVEL=WARNING; \
+	$(PY) manage.py migrate -v0 && $(PY) manage.py shell < scripts/bench.py; \
+	status=$$?; dropdb -h 127.0.0.1 -U postgres flowtower_bench; exit $$status
 
 # Production settings must pass Django's deployment checks.
 check-deploy: setup
