@@ -8,6 +8,7 @@ import urllib.request
 
 import pytest
 from channels.testing import ChannelsLiveServerTestCase
+from django.test import override_settings
 from django.contrib.auth import get_user_model
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -35,7 +36,9 @@ def new_browser():
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
-class BrowserTests(ChannelsLiveServerTestCase):
+class BrowserTestCase(ChannelsLiveServerTestCase):
+    """A live Daphne server, signed-in browsers and a service token; no tests of its own."""
+
     host = "localhost"
     serve_static = True
 
@@ -83,6 +86,7 @@ class BrowserTests(ChannelsLiveServerTestCase):
             assert response.status == 201
             return json.load(response)["data"]
 
+class LiveLogTest:
     def test_log_posted_through_the_api_appears_on_the_open_workflow_page(self):
         self.user("mia", "member")
         self.post("log", {"workflow_id": "wf-001", "execution_id": "exec-1", "log_level": "info", "message": "first"})
@@ -95,6 +99,10 @@ class BrowserTests(ChannelsLiveServerTestCase):
             EC.text_to_be_present_in_element((By.ID, "live-log"), "appears without a reload"))
         # The live status panel follows too: the current step is the new log's node.
         WebDriverWait(browser, 3).until(EC.text_to_be_present_in_element((By.ID, "live-status"), "Data Processor"))
+
+
+class BrowserTests(LiveLogTest, BrowserTestCase):
+    """With the Redis channel layer, as in production."""
 
     def test_acknowledging_in_one_browser_updates_another(self):
         self.user("mia", "member")
@@ -130,3 +138,9 @@ class BrowserTests(ChannelsLiveServerTestCase):
         )
         assert status == 403
         assert Alert.objects.get(pk=alert.pk).acknowledged is False
+
+
+@override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}})
+class BrowserWithoutRedisTests(LiveLogTest, BrowserTestCase):
+    """The `make run` default: no Redis, the in-memory channel layer of the one web process.
+    Events start in that process because the data arrives over HTTP, and still reach the browser."""
