@@ -8,7 +8,7 @@ from django.utils import timezone
 from . import events
 from .access import Principal
 from .ingest import ensure_workflows
-from .models import FINAL_STATES, Execution, ExecutionState
+from .models import FINAL_STATES, Execution
 from .serializers import serialize
 
 
@@ -118,5 +118,3 @@ def update_execution(execution, data):
     _publish_update("execution", execution)
     return execution
 
-
-ACTIVE_STATES = [ExecutionState.NEW, ExecutionState.QUEUED, ExecutionState.RUNNING, ExecutionState.WAITING]
