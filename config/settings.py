@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "auditlog",
+    "axes",
     "django_prometheus",
     "channels",
     "monitoring",
@@ -61,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -143,6 +145,15 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+
+# Sign-in attempts are limited (django-axes): after FLOWTOWER_LOGIN_FAILURE_LIMIT failures for one
+# username from one address, that pair is locked out for FLOWTOWER_LOGIN_COOLOFF_MINUTES.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("FLOWTOWER_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = env.int("FLOWTOWER_LOGIN_COOLOFF_MINUTES", default=15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_IPWARE_PROXY_COUNT = env.int("FLOWTOWER_PROXY_COUNT", default=0) or None
 
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:overview"
