@@ -145,7 +145,8 @@ def _build_alert(r, common):
         **common,
         alert_type=r["alert_type"],
         severity=r["severity"],
-        title=mask_text(r["title"]),
+        # Masking can lengthen a short secret ("password=a" -> "password=********"); the column is 255.
+        title=mask_text(r["title"])[:255],
         description=mask_text(r.get("description", "")),
     )
 

@@ -1,4 +1,4 @@
-"""Flowtower's data model: teams and access, workflows and executions, and seed 002's four
+"""Flowtower's data model: teams and access, workflows and executions, and the four monitoring
 records (execution logs, errors, performance metrics, alerts).
 
 Every record reaches its team through its workflow, so scoping a query to a team is one join.

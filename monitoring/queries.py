@@ -114,7 +114,7 @@ def _expected_steps(execution):
 
 
 def live_status(workflow, now=None):
-    """Seed 002's live status of a workflow's latest execution, or None if it never ran.
+    """The live status of a workflow's latest execution, or None if it never ran.
 
     progress_percentage: 100 when finished; otherwise step_number / expected steps (the
     execution's total_steps, else the node count of the workflow's last performance record),
@@ -193,7 +193,7 @@ def system_health(finished, failed, unresolved_alerts, open_errors):
 
 
 def dashboard(principal: Principal, workflows=None, start=None, end=None):
-    """Seed 002's dashboard summary over [start, end] for the given (already scoped) workflows,
+    """The dashboard summary over [start, end] for the given (already scoped) workflows,
     or every workflow the principal may see. unresolved_alerts counts every open alert, however old."""
     def base(model, time_field="timestamp"):
         qs = scope(model.objects.all(), principal)

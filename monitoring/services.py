@@ -14,7 +14,7 @@ from .serializers import serialize
 
 def _actor_name(principal: Principal, claimed: str = "") -> str:
     # A person is recorded as themselves. A service token acts for a system that may name the
-    # person behind the action (seed 002's "resolved_by"), so its claim is kept, labelled.
+    # person behind the action ("resolved_by" in the monitoring endpoint), so its claim is kept, labelled.
     if principal.token is not None:
         return f"{claimed} (via token:{principal.token.name})" if claimed else principal.display_name
     return principal.display_name

@@ -1,4 +1,4 @@
-"""Error answers. The seed 002 endpoint (/api/workflows/monitoring) wraps every failure as
+"""Error answers. The monitoring endpoint (/api/workflows/monitoring) wraps every failure as
 {"success": false, "error": "<what was wrong>", "details": {...}}; /api/v1/ uses DRF's usual
 shape. Both turn a missing workflow into 404 and never leak a 500 for bad input."""
 

@@ -41,8 +41,8 @@ def idempotent(request, principal, handler):
     key = request.headers.get(HEADER)
     if key is None:
         return handler()
-    if not key.strip() or len(key) > 255:
-        raise exceptions.ValidationError({HEADER: ["must be 1 to 255 characters"]})
+    if not key.strip() or len(key) > 255 or "\x00" in key:
+        raise exceptions.ValidationError({HEADER: ["must be 1 to 255 characters, without NUL characters"]})
     fingerprint = _fingerprint(request)
     existing = IdempotencyKey.objects.filter(principal=principal.key, key=key).first()
     if existing is not None:

@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from . import v1
-from .seed_endpoint import MonitoringEndpoint
+from .monitoring_endpoint import MonitoringEndpoint
 
 router = DefaultRouter(trailing_slash=True)
 router.register("workflows", v1.WorkflowViewSet, basename="workflow")
@@ -14,7 +14,7 @@ router.register("performance", v1.PerformanceViewSet, basename="performance")
 router.register("alerts", v1.AlertViewSet, basename="alert")
 
 urlpatterns = [
-    # Seed 002's endpoint, with or without a trailing slash.
+    # The monitoring endpoint, with or without a trailing slash.
     re_path(r"^workflows/monitoring/?$", MonitoringEndpoint.as_view(), name="monitoring"),
     path("v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -2,8 +2,12 @@
 django-filter filters, cursor pagination for logs and an OpenAPI 3 schema. Thin adapters over
 monitoring.ingest / queries / services, scoped by monitoring.access."""
 
+from datetime import timezone as dt_timezone
+
 import django_filters as filters
+from django import forms
 from django.db.models import ProtectedError
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -31,7 +35,7 @@ from ..serializers import AlertOut, ErrorOut, ExecutionOut, LogOut, PerformanceO
 from .audit import AuditedAPIMixin
 from .idempotency import idempotent
 from .pagination import LogCursor
-from .seed_endpoint import ingest_team
+from .monitoring_endpoint import ingest_team
 
 UUID_RE = r"[0-9a-fA-F-]{32,36}"
 
@@ -39,6 +43,41 @@ UUID_RE = r"[0-9a-fA-F-]{32,36}"
 # --- filters ---------------------------------------------------------------------------------------
 class ChoiceInFilter(filters.BaseInFilter, filters.ChoiceFilter):
     """Comma-separated values, each checked against the choices: ?level=info,warn"""
+
+
+class UTCIsoDateTimeField(IsoDateTimeField):
+    """In UTC: Python accepts UTC offsets up to ±24 h, PostgreSQL only up to ±15:59."""
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        try:
+            return result.astimezone(dt_timezone.utc) if result is not None else None
+        except OverflowError:
+            raise forms.ValidationError("Datetime value out of range.", code="invalid")
+
+
+class UTCDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UTCIsoDateTimeField
+
+
+class StrictBooleanField(forms.Field):
+    """true / false (also 1 / 0, yes / no); anything else is a 400, not a silently ignored filter."""
+
+    widget = forms.TextInput
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+        raise forms.ValidationError(f"must be true or false, got '{str(value)[:50]}'", code="invalid")
+
+
+class BooleanFilter(filters.BooleanFilter):
+    field_class = StrictBooleanField
 
 
 class ScopedFilterSet(filters.FilterSet):
@@ -59,8 +98,8 @@ class ScopedFilterSet(filters.FilterSet):
 
 class RecordFilterSet(ScopedFilterSet):
     execution_id = filters.CharFilter(field_name="execution__external_id", max_length=255)
-    since = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lte")
+    since = UTCDateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    until = UTCDateTimeFilter(field_name="timestamp", lookup_expr="lte")
 
 
 class LogFilter(RecordFilterSet):
@@ -76,7 +115,7 @@ class LogFilter(RecordFilterSet):
 class ErrorFilter(RecordFilterSet):
     severity = ChoiceInFilter(choices=ErrorSeverity.choices)
     error_type = ChoiceInFilter(choices=ErrorType.choices)
-    resolved = filters.BooleanFilter()
+    resolved = BooleanFilter()
 
     class Meta:
         model = WorkflowError
@@ -92,8 +131,8 @@ class PerformanceFilter(RecordFilterSet):
 class AlertFilter(RecordFilterSet):
     severity = ChoiceInFilter(choices=AlertSeverity.choices)
     alert_type = ChoiceInFilter(choices=AlertType.choices)
-    acknowledged = filters.BooleanFilter()
-    resolved = filters.BooleanFilter()
+    acknowledged = BooleanFilter()
+    resolved = BooleanFilter()
 
     class Meta:
         model = Alert
@@ -103,8 +142,8 @@ class AlertFilter(RecordFilterSet):
 class ExecutionFilter(ScopedFilterSet):
     state = ChoiceInFilter(choices=ExecutionState.choices)
     mode = filters.CharFilter(max_length=32)
-    started_after = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lte")
+    started_after = UTCDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = UTCDateTimeFilter(field_name="started_at", lookup_expr="lte")
 
     class Meta:
         model = Execution
@@ -113,7 +152,7 @@ class ExecutionFilter(ScopedFilterSet):
 
 class WorkflowFilter(ScopedFilterSet):
     workflow_field = "pk"
-    active = filters.BooleanFilter()
+    active = BooleanFilter()
     source = filters.CharFilter(max_length=64)
 
     def filter_workflow(self, queryset, name, value):
@@ -249,6 +288,8 @@ class ExecutionViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, mixins.Updat
         execution = self.get_object()
         self.require(INGEST, execution.workflow.team_id, "changing executions; it needs a token or the admin role")
         data = _validated(ExecutionUpdateIn, request.data, partial=True)
+        if data.get("stopped_at") and data["stopped_at"] < data.get("started_at", execution.started_at):
+            raise ValidationError({"stopped_at": ["must not be before started_at"]})
         return Response(ExecutionOut(services.update_execution(execution, data)).data)
 
 

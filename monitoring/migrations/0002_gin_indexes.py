@@ -1,4 +1,4 @@
-"""GIN indexes on the JSON metadata of the four records, for metadata searches (seed 002).
+"""GIN indexes on the JSON metadata of the four records, for metadata searches.
 
 PostgreSQL only: SQLite (the `make run` default) has no GIN, so there this migration does nothing.
 """

@@ -1,5 +1,5 @@
-"""/api/workflows/monitoring — seed 002's endpoint, exactly as its API reference reads, so services
-written against it work unchanged. A thin adapter over monitoring.ingest / queries / services /
+"""/api/workflows/monitoring — the monitoring endpoint, exactly as its contract in
+docs/monitoring-endpoint.md reads, so services written against it work unchanged. A thin adapter over monitoring.ingest / queries / services /
 retention. Success: {"success": true, "data": …}; failure: {"success": false, "error": …, "details": …}."""
 
 from django.conf import settings
@@ -84,7 +84,10 @@ class MonitoringEndpoint(AuditedAPIMixin, APIView):
             return self._live_status(q, workflows)
         start, end, period = params.time_range(q)
         if kind == "dashboard":
-            start, end = queries.period_bounds(period, start, end)
+            try:
+                start, end = queries.period_bounds(period, start, end)
+            except OverflowError:
+                raise ValidationError({"end_time": ["is too early: the period would start before year 1"]})
             return ok(queries.dashboard(self.principal, workflows, start, end))
         return self._list(kind, q, workflows, start, end)
 
