@@ -2,12 +2,19 @@
 
 The key row is written in the same transaction as the data, so a crash between them is
 impossible, and two concurrent requests with one key cannot both commit (the unique constraint
-stops the second, which then replays the first's answer)."""
+stops the second, which then replays the first's answer).
+
+A key is remembered for FLOWTOWER_IDEMPOTENCY_TTL_HOURS. After that it is forgotten: the next
+request with it is new. Retention deletes expired rows (monitoring.retention.prune); until it
+runs, a request that reuses an expired key replaces the row."""
 
 import hashlib
 import json
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -36,6 +43,11 @@ def _replay(record, fingerprint):
     return response
 
 
+def _is_expired(record):
+    """A key older than FLOWTOWER_IDEMPOTENCY_TTL_HOURS is forgotten."""
+    return record.created_at < timezone.now() - timedelta(hours=settings.FLOWTOWER_IDEMPOTENCY_TTL_HOURS)
+
+
 def idempotent(request, principal, handler):
     """Run `handler()` (which returns a Response) once per Idempotency-Key."""
     key = request.headers.get(HEADER)
@@ -45,10 +57,14 @@ def idempotent(request, principal, handler):
         raise exceptions.ValidationError({HEADER: ["must be 1 to 255 characters, without NUL characters"]})
     fingerprint = _fingerprint(request)
     existing = IdempotencyKey.objects.filter(principal=principal.key, key=key).first()
-    if existing is not None:
+    if existing is not None and not _is_expired(existing):
         return _replay(existing, fingerprint)
     try:
         with transaction.atomic():
+            if existing is not None:
+                # The expired row would block the new one (unique key). By primary key, so a
+                # concurrent retry's fresh row is never deleted.
+                IdempotencyKey.objects.filter(pk=existing.pk).delete()
             response = handler()
             if 200 <= response.status_code < 300:
                 IdempotencyKey.objects.create(
