@@ -26,50 +26,71 @@ def _publish_update(kind, obj):
     )
 
 
+def _locked_fresh(obj):
+    """The stored row of `obj`, locked until the surrounding transaction ends. Concurrent
+    resolves of one record then run one after the other, each deciding from what the previous
+    one wrote (not from the copy its request loaded earlier), so a second "resolve" sees the
+    record resolved and changes nothing."""
+    fresh = type(obj)._default_manager.select_for_update(of=("self",)).get(pk=obj.pk)
+    # Reuse the relations the caller already loaded (events and replies serialize workflow, team,
+    # execution) while they still point at the same rows.
+    for relation in ("workflow", "execution"):
+        field = type(obj)._meta.get_field(relation)
+        if field.is_cached(obj) and getattr(fresh, field.attname) == getattr(obj, field.attname):
+            setattr(fresh, relation, getattr(obj, relation))
+    return fresh
+
+
+def _apply_changes(kind, obj, wanted):
+    """Set and save only the fields whose value really changes, and publish an update only then:
+    the audit trail (which diffs on save) and live pages see one entry per real change, never
+    an entry for a repeated request."""
+    changed = [name for name, value in wanted.items() if getattr(obj, name) != value]
+    for name in changed:
+        setattr(obj, name, wanted[name])
+    if changed:
+        obj.save(update_fields=changed)
+        _publish_update(kind, obj)
+    return obj
+
+
 @transaction.atomic
 def resolve_error(error, principal: Principal, resolved=True, notes="", resolved_by=""):
-    """Mark an error resolved (with notes) or reopen it."""
-    error.resolved = resolved
-    if resolved:
-        error.resolved_at = timezone.now()
-        error.resolved_by = _actor_name(principal, resolved_by)
-        error.resolution_notes = notes or error.resolution_notes
-    else:
-        error.resolved_at = None
-        error.resolved_by = ""
-        if notes:
-            error.resolution_notes = notes
-    error.save(update_fields=["resolved", "resolved_at", "resolved_by", "resolution_notes"])
-    _publish_update("error", error)
-    return error
+    """Mark an error resolved (with notes) or reopen it. Resolving a resolved error keeps who
+    resolved it and when; only new notes are a change. Returns the stored error."""
+    error = _locked_fresh(error)
+    wanted = {"resolved": resolved}
+    if resolved and not error.resolved:
+        wanted.update(resolved_at=timezone.now(), resolved_by=_actor_name(principal, resolved_by))
+    elif not resolved:
+        wanted.update(resolved_at=None, resolved_by="")
+    if notes:
+        wanted["resolution_notes"] = notes
+    return _apply_changes("error", error, wanted)
 
 
 @transaction.atomic
 def update_alert(alert, principal: Principal, acknowledged=None, resolved=None, notes="", actor_claim=""):
     """Acknowledge / unacknowledge and resolve / reopen an alert. Resolving also acknowledges it:
-    a resolved alert needs nobody's attention any more."""
+    a resolved alert needs nobody's attention any more. Acknowledging an acknowledged alert (or
+    resolving a resolved one) keeps who did it first and when. Returns the stored alert."""
+    alert = _locked_fresh(alert)
     now = timezone.now()
     name = _actor_name(principal, actor_claim)
     if resolved is True and not alert.acknowledged and acknowledged is None:
         acknowledged = True
+    wanted = {}
     if acknowledged is True and not alert.acknowledged:
-        alert.acknowledged, alert.acknowledged_at, alert.acknowledged_by = True, now, name
+        wanted.update(acknowledged=True, acknowledged_at=now, acknowledged_by=name)
     elif acknowledged is False:
-        alert.acknowledged, alert.acknowledged_at, alert.acknowledged_by = False, None, ""
+        wanted.update(acknowledged=False, acknowledged_at=None, acknowledged_by="")
     if resolved is True and not alert.resolved:
-        alert.resolved, alert.resolved_at, alert.resolved_by = True, now, name
+        wanted.update(resolved=True, resolved_at=now, resolved_by=name)
     elif resolved is False:
-        alert.resolved, alert.resolved_at, alert.resolved_by = False, None, ""
+        wanted.update(resolved=False, resolved_at=None, resolved_by="")
     if notes:
-        alert.resolution_notes = notes
-    alert.save(
-        update_fields=[
-            "acknowledged", "acknowledged_at", "acknowledged_by", "resolved", "resolved_at", "resolved_by",
-            "resolution_notes",
-        ]
-    )
-    _publish_update("alert", alert)
-    return alert
+        wanted["resolution_notes"] = notes
+    return _apply_changes("alert", alert, wanted)
 
 
 def _finish_if_final(execution):
