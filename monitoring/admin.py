@@ -9,7 +9,9 @@ Errors, alerts and executions change through monitoring.services, so the events 
 entries are the same as for the REST API.
 """
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
@@ -192,6 +194,18 @@ class TeamAdmin(TeamScopedAdmin):
     show_full_result_count = True
 
 
+class UsernameField(forms.ModelChoiceField):
+    """An existing account named by its exact username, typed in a text box. An unknown name
+    gets "No such user." and nothing else, whatever teams the account may be in elsewhere."""
+
+    widget = forms.TextInput
+    default_error_messages = {"invalid_choice": "No such user."}
+
+    def __init__(self):
+        super().__init__(queryset=get_user_model()._default_manager.all(), to_field_name="username",
+                         label="Username", help_text="The exact username of an existing account.")
+
+
 @admin.register(Membership)
 class MembershipAdmin(TeamScopedAdmin):
     team_field = "team"
@@ -202,6 +216,21 @@ class MembershipAdmin(TeamScopedAdmin):
     list_select_related = ["team", "user"]
     readonly_fields = ["created_at"]
     date_hierarchy = "created_at"
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        # A list of every account would show a team admin the usernames of every other team:
+        # they name the person to add instead. Super admins keep the full list.
+        if db_field.name == "user" and not principal_from_request(request).is_superuser:
+            return UsernameField()
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        # A membership's person is fixed once added (a text box cannot show a chosen user);
+        # changing it is removing one membership and adding another.
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is not None and not principal_from_request(request).is_superuser:
+            readonly = [*readonly, "user"]
+        return readonly
 
 
 @admin.register(ServiceToken)

@@ -5,6 +5,7 @@ import re
 
 import pytest
 from auditlog.models import LogEntry
+from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -328,3 +329,70 @@ def test_changelists_and_change_pages_load_without_n_plus_1(many, make_user, tea
         client = login(type(root).objects.get(username="ada"))
         with django_assert_max_num_queries(12):
             assert results(client.get(url(model)))
+
+
+# --- memberships: a team admin adds people by username, without seeing other teams' accounts ----------------------
+@pytest.fixture
+def people(team, other_team, make_user):
+    """ada administers acme; gus is in globex only; nomad has an account but no team."""
+    return {"ada": make_user("ada", team, "admin"), "gus": make_user("gus-of-globex", other_team, "member"),
+            "nomad": make_user("nomad")}
+
+
+def add_membership(client, team, username, role="viewer"):
+    return client.post(url(Membership, "add"), {"team": team.pk, "user": username, "role": role})
+
+
+def form_errors(response):
+    assert response.status_code == 200, response.status_code  # the form again, not a redirect
+    return response.context["adminform"].form.errors
+
+
+def test_team_admins_add_membership_form_lists_no_accounts(people):
+    r = login(people["ada"]).get(url(Membership, "add"))
+    assert r.status_code == 200
+    assert b"gus-of-globex" not in r.content and b"nomad" not in r.content
+    field = r.context["adminform"].form.fields["user"]
+    assert isinstance(field.widget, forms.TextInput)
+
+
+def test_team_admin_adds_a_member_by_exact_username(people, team):
+    client = login(people["ada"])
+    r = add_membership(client, team, "gus-of-globex", "member")
+    assert r.status_code == 302, form_errors(r)
+    assert Membership.objects.get(team=team, user=people["gus"]).role == "member"
+    assert add_membership(client, team, "nomad").status_code == 302
+    assert Membership.objects.filter(team=team, user=people["nomad"]).exists()
+
+
+@pytest.mark.parametrize("typed", ["nobody", "Nomad", "nomad ", "gus", str(1)])
+def test_an_unknown_username_is_just_no_such_user(people, team, typed):
+    before = Membership.objects.count()
+    errors = form_errors(add_membership(login(people["ada"]), team, typed))
+    assert errors["user"] == ["No such user."]
+    assert Membership.objects.count() == before
+
+
+def test_team_admin_cannot_add_to_a_team_they_do_not_administer(people, other_team):
+    errors = form_errors(add_membership(login(people["ada"]), other_team, "nomad"))
+    assert "team" in errors
+    assert not Membership.objects.filter(team=other_team, user=people["nomad"]).exists()
+
+
+def test_team_admins_membership_page_shows_the_person_fixed(people, team):
+    membership = Membership.objects.create(team=team, user=people["nomad"], role="viewer")
+    client = login(people["ada"])
+    r = client.get(url(Membership, "change", membership.pk))
+    assert r.status_code == 200 and b"gus-of-globex" not in r.content and b"nomad" in r.content
+    assert "user" not in r.context["adminform"].form.fields
+    r = client.post(url(Membership, "change", membership.pk), {"team": team.pk, "user": "gus-of-globex",
+                                                                "role": "member"})
+    assert r.status_code == 302
+    assert (Membership.objects.get(pk=membership.pk).user, Membership.objects.get(pk=membership.pk).role) == (
+        people["nomad"], "member")
+
+
+def test_super_admins_keep_the_full_list_of_accounts(people, make_user):
+    r = login(make_user("root", superuser=True)).get(url(Membership, "add"))
+    choices = [label for _, label in r.context["adminform"].form.fields["user"].choices]
+    assert {"ada", "gus-of-globex", "nomad"} <= set(choices)
