@@ -42,7 +42,7 @@ test: setup services
 # Benchmarks against a throwaway PostgreSQL database (not part of `make test`: numbers, not assertions).
 bench: setup services
 	@createdb -h 127.0.0.1 -U postgres flowtower_bench 2>/dev/null || true
-	@export DATABASE_URL=postgres://postgres@127.0.0.1:5432/flowtower_bench SECRET_KEY=bench-only-secret-key-0123456789abcdef \
+	@export DATABASE_URL=postgres://postgres@127.0.0.1:5432/flowtower_bench SECRET_KEY=bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz \
 		ALLOWED_HOSTS=testserver SECURE_SSL_REDIRECT=false LOG_LEVEL=WARNING; \
 	$(PY) manage.py migrate -v0 && $(PY) manage.py shell < scripts/bench.py; \
 	status=$$?; dropdb -h 127.0.0.1 -U postgres flowtower_bench; exit $$status

@@ -13,6 +13,10 @@ django_asgi_app = get_asgi_application()
 
 from monitoring.live.routing import websocket_urlpatterns  # noqa: E402  (needs Django set up)
 
+from . import http_limits  # noqa: E402
+
+http_limits.install()
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,

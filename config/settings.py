@@ -19,11 +19,12 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DEBUG = env.bool("DEBUG", default=False)
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY or SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 32:
-    # Refuse to run with a guessable key: sessions and CSRF tokens depend on it.
+if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure"):
+    # Refuse to run with a guessable key (what `check --deploy` requires): sessions and CSRF
+    # tokens depend on it.
     raise ImproperlyConfigured(
-        "SECRET_KEY must be set to a random string of at least 32 characters "
-        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+        "SECRET_KEY must be set to a random string of at least 50 characters with at least 5 different "
+        "characters (python -c 'import secrets; print(secrets.token_urlsafe(50))')."
     )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "monitoring.middleware.RequestContextMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -61,7 +63,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "auditlog.middleware.AuditlogMiddleware",
     "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -93,8 +94,6 @@ TEMPLATES = [
 # SQLite by default so `make run` needs nothing installed; PostgreSQL is the production
 # database (DATABASE_URL=postgres://...) and the one the tests run on.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo writes from a feeder process while the server reads and writes: WAL and immediate
     # transactions avoid "database is locked".
@@ -104,18 +103,44 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+else:
+    # PostgreSQL through a connection pool per process (Django's built-in psycopg pool). Under
+    # ASGI every request runs in a thread of its own, and persistent per-thread connections took
+    # every slot PostgreSQL had; the pool caps a process at DB_POOL_MAX_SIZE connections, and a
+    # request waits up to DB_POOL_TIMEOUT seconds for one before it is answered 503. Size it so
+    # that max size × processes (web, worker, beat) stays under PostgreSQL's max_connections.
+    # Connections are checked before use, so a restarted PostgreSQL costs no failed request.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # with a pool: each connection checked on checkout
+    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Short socket timeouts: a Redis that is down or unreachable must cost a request milliseconds
+    # (throttling then counts per process, see monitoring.api.throttling), not hang it.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
     # capacity: messages waiting for one socket before the layer drops new ones, so a client that
     # stops reading costs bounded memory; expiry: seconds an undelivered message is kept.
+    # socket_timeout: the layer receives with a blocking BZPOPMIN of 5 s (channels-redis'
+    # brpop_timeout), so reads must be allowed longer than that; redis-py 8 made 5 s the default,
+    # which closed every quiet websocket with 1011. 10 s still notices a Redis that stops answering.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 200, "expiry": 30},
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}], "capacity": 200, "expiry": 30},
         }
     }
 else:
@@ -135,7 +160,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -250,6 +275,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # --- audit trail (django-auditlog) ----------------------------------------------------------------
 AUDITLOG_INCLUDE_ALL_MODELS = False
 AUDITLOG_DISABLE_REMOTE_ADDR = False
+# Audit entries carry the request id (as their correlation id), set by monitoring.middleware.
+AUDITLOG_CID_HEADER = None
 
 # --- logging: JSON lines on stdout (python-json-logger), ready for Loki -----------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

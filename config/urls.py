@@ -10,3 +10,9 @@ urlpatterns = [
     path("api/", include("monitoring.api.urls")),
     path("", include("monitoring.web.urls")),
 ]
+
+# Errors outside a view's own handling: JSON under /api/, short HTML pages elsewhere.
+handler400 = "monitoring.error_pages.bad_request"
+handler403 = "monitoring.error_pages.permission_denied"
+handler404 = "monitoring.error_pages.page_not_found"
+handler500 = "monitoring.error_pages.server_error"

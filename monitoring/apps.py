@@ -5,7 +5,9 @@ class MonitoringConfig(AppConfig):
     name = "monitoring"
 
     def ready(self):
-        from . import audit  # noqa: F401  registers models with the audit trail
+        from . import audit  # registers models with the audit trail
+
+        audit.connect()
         from .events import monitoring_events_committed
         from .live.fanout import on_events_committed
 

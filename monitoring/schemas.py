@@ -14,6 +14,9 @@ from .models import AlertSeverity, AlertType, ErrorSeverity, ErrorType, LogLevel
 INT_MAX = 2**31 - 1
 BIGINT_MAX = 2**63 - 1
 MAX_JSON_DEPTH = 20
+# Integers in metadata must fit 64 bits (signed, or unsigned for ids): jsonb would keep a larger
+# one, but live updates (msgpack over Redis) and most JSON readers cannot carry it faithfully.
+JSON_INT_MIN, JSON_INT_MAX = -(2**63), 2**64 - 1
 # Clocks drift; a record more than this far in the future is a bug on the sender's side.
 MAX_CLOCK_SKEW = timedelta(hours=1)
 
@@ -31,10 +34,13 @@ def _check_json(value, depth=0):
             _check_json(v, depth + 1)
     elif isinstance(value, str) and "\x00" in value:
         raise serializers.ValidationError("strings must not contain NUL characters")
+    elif isinstance(value, int) and not isinstance(value, bool) and not JSON_INT_MIN <= value <= JSON_INT_MAX:
+        raise serializers.ValidationError("numbers must fit in 64 bits")
 
 
 class MetadataField(serializers.JSONField):
-    """A JSON object, bounded in size and depth, with no NUL characters (PostgreSQL rejects them)."""
+    """A JSON object, bounded in size and depth, with no NUL characters (PostgreSQL rejects them)
+    and no integer beyond 64 bits."""
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):

@@ -18,7 +18,13 @@ def run_manage(*args, **env):
     )
 
 
-@pytest.mark.parametrize("key", ["", "short", "django-insecure-0123456789012345678901234567890123456789"])
+@pytest.mark.parametrize("key", [
+    "",
+    "short",
+    "django-insecure-0123456789012345678901234567890123456789",
+    "x" * 32 + "0123456789abcdef",  # 48 characters: accepted once, but `check --deploy` wants 50
+    "ab" * 30,  # long enough, too few different characters for `check --deploy`
+])
 def test_refuses_to_start_without_a_real_secret_key(key, tmp_path):
     result = run_manage("check", SECRET_KEY=key, DEBUG="false")
     assert result.returncode != 0

@@ -1,21 +1,9 @@
-"""Who made a change, for the audit trail (django-auditlog). The admin is covered by auditlog's
-middleware; API requests authenticate later, inside DRF, so API views set the actor here —
-the user, or for a service token, the token's name and prefix in the entry's additional data."""
+"""The REST API authenticates inside DRF, after the middleware: API views set the request's
+principal and tell the audit trail who acts (a user, or a service token — recorded by name and
+prefix in the entry's additional data). Nothing here needs cleaning up: the request context is
+reset by RequestContextMiddleware however the request ends."""
 
-import contextlib
-
-from auditlog.context import set_extra_data
-
-
-def audit_context(principal, request):
-    data = {"remote_addr": request.META.get("REMOTE_ADDR")}
-    if principal.token is not None:
-        data["additional_data"] = {"token": principal.token.name, "token_prefix": principal.token.prefix,
-                                   "team": principal.token.team.slug}
-        data["actor"] = None
-    else:
-        data["actor"] = principal.user
-    return set_extra_data(data)
+from .. import request_context
 
 
 class AuditedAPIMixin:
@@ -26,11 +14,4 @@ class AuditedAPIMixin:
         from ..access import principal_from_request
 
         self.principal = principal_from_request(request)
-        self._audit_stack = contextlib.ExitStack()
-        self._audit_stack.enter_context(audit_context(self.principal, request))
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        stack = getattr(self, "_audit_stack", None)
-        if stack is not None:
-            stack.close()
-        return super().finalize_response(request, response, *args, **kwargs)
+        request_context.set_actor(self.principal)

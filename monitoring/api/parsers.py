@@ -1,7 +1,10 @@
 """JSON parsing that fails with a 4xx for every bad body: too large (413), not JSON, NaN or
-Infinity, or nested so deep that Python's parser gives up (400)."""
+Infinity, numbers too large for a double, lone surrogates, or nested so deep that
+Python's parser gives up (400)."""
 
 import json
+import math
+import re
 
 from django.conf import settings
 from rest_framework import exceptions, parsers, status
@@ -13,8 +16,27 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+# A \uD800-\uDFFF escape: the only way a lone surrogate (not storable as UTF-8) gets into a string.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:20]} is out of range")
+    return value
+
+
+def _check_surrogates(raw, data):
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise exceptions.ParseError("JSON parse error - a string holds a lone UTF-16 surrogate (\\uD800-\\uDFFF).")
 
 
 class JSONParser(parsers.JSONParser):
@@ -32,10 +54,14 @@ class JSONParser(parsers.JSONParser):
         if len(raw) > limit:
             raise PayloadTooLarge(too_large)
         try:
-            return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+            data = json.loads(
+                raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_parse_float
+            )
         except UnicodeDecodeError:
             raise exceptions.ParseError("JSON parse error - body is not UTF-8.")
         except RecursionError:
             raise exceptions.ParseError("JSON parse error - nested too deeply.")
         except ValueError as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}")
+        _check_surrogates(raw, data)
+        return data

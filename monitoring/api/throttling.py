@@ -1,11 +1,51 @@
-"""Rate limits per service token and per signed-in user; DRF answers 429 with Retry-After."""
+"""Rate limits per service token and per signed-in user; DRF answers 429 with Retry-After.
 
+The counters live in the cache (Redis in production). Redis is a cache here, not the system of
+record: while it is unreachable, limits are counted per process in local memory (so each web
+process enforces the rate on its own share of the traffic) and a warning is logged; Redis is
+tried again after REDIS_RETRY_SECONDS, and counting returns to it by itself."""
+
+import logging
+import time
+
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from rest_framework.throttling import SimpleRateThrottle
 
 from ..models import ServiceToken
+from ..outages import CACHE_ERRORS
+
+logger = logging.getLogger(__name__)
+
+REDIS_RETRY_SECONDS = 5
+_local_counters = LocMemCache("flowtower-throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 10000}})
+_shared_cache_down_until = 0.0
 
 
-class ServiceTokenThrottle(SimpleRateThrottle):
+def _counter_cache():
+    """The shared cache, or the per-process fallback while the shared one is known to be down."""
+    return _local_counters if time.monotonic() < _shared_cache_down_until else caches["default"]
+
+
+def _shared_cache_failed(exc):
+    global _shared_cache_down_until
+    if time.monotonic() >= _shared_cache_down_until:
+        logger.warning("cache unreachable (%s): rate limits counted per process for %d s", exc, REDIS_RETRY_SECONDS)
+    _shared_cache_down_until = time.monotonic() + REDIS_RETRY_SECONDS
+
+
+class _ResilientThrottle(SimpleRateThrottle):
+    def allow_request(self, request, view):
+        self.cache = _counter_cache()
+        try:
+            return super().allow_request(request, view)
+        except CACHE_ERRORS as exc:
+            _shared_cache_failed(exc)
+            self.cache = _local_counters
+            return super().allow_request(request, view)
+
+
+class ServiceTokenThrottle(_ResilientThrottle):
     scope = "service_token"
 
     def get_cache_key(self, request, view):
@@ -14,7 +54,7 @@ class ServiceTokenThrottle(SimpleRateThrottle):
         return None
 
 
-class UserThrottle(SimpleRateThrottle):
+class UserThrottle(_ResilientThrottle):
     scope = "user"
 
     def get_cache_key(self, request, view):
