@@ -13,9 +13,10 @@ django_asgi_app = get_asgi_application()
 
 from monitoring.live.routing import websocket_urlpatterns  # noqa: E402  (needs Django set up)
 
-from . import http_limits  # noqa: E402
+from . import http_limits, startup_checks  # noqa: E402
 
 http_limits.install()
+startup_checks.require_collected_static_files()  # before serving: a clear error, not a 500 per page
 
 application = ProtocolTypeRouter(
     {
