@@ -9,6 +9,7 @@ from django.utils import timezone
 from .access import READ, Principal, scope
 from .models import (
     FAILED_STATES,
+    FINAL_STATES,
     Alert,
     AlertSeverity,
     ErrorSeverity,
@@ -206,6 +207,8 @@ def dashboard(principal: Principal, workflows=None, start=None, end=None):
         total=Count("pk"),
         successful=Count("pk", filter=Q(state=ExecutionState.SUCCESS)),
         failed=Count("pk", filter=Q(state__in=FAILED_STATES)),
+        # Canceled runs are finished too (README): the failure rate is failed / all finished.
+        finished=Count("pk", filter=Q(state__in=FINAL_STATES)),
         average=Avg("duration_ms", filter=Q(duration_ms__isnull=False)),
     )
     _, errors = base(WorkflowError)
@@ -221,7 +224,6 @@ def dashboard(principal: Principal, workflows=None, start=None, end=None):
         critical=Count("pk", filter=Q(severity=AlertSeverity.CRITICAL)),
         warning=Count("pk", filter=Q(severity=AlertSeverity.WARNING)),
     )
-    finished = e["successful"] + e["failed"]
     _, logs = base(ExecutionLog)
     related = ("workflow__team", "execution")
     return {
@@ -236,7 +238,7 @@ def dashboard(principal: Principal, workflows=None, start=None, end=None):
         "unresolved_alerts": open_alerts["total"],
         "average_execution_time": round(e["average"]) if e["average"] is not None else None,
         "system_health": system_health(
-            finished, e["failed"], open_alerts, {"critical": err["open_critical"], "high": err["open_high"]}
+            e["finished"], e["failed"], open_alerts, {"critical": err["open_critical"], "high": err["open_high"]}
         ),
         "recent_activity": {
             "logs": serialize_many("log", logs.select_related(*related).order_by("-timestamp")[:10]),
