@@ -1,7 +1,7 @@
 """A production start (DEBUG off) without `collectstatic` stops at once with a message naming the
 command, instead of serving a 500 on every page; once static files are collected it starts and
 serves pages. Each start is a fresh process with production settings, STATIC_ROOT pointed at a
-temporary directory (through a settings module that only sets it) so nothing lands in the checkout."""
+temporary directory so nothing lands in the checkout."""
 
 import json
 import os
@@ -38,17 +38,11 @@ print(json.dumps(result))
 def production(tmp_path_factory):
     """A function starting the entry points under production settings (see START), with the
     static root those settings use."""
-    base = tmp_path_factory.mktemp("production")
-    static_root = base / "static"
-    static_root.mkdir()
-    (base / "production_settings.py").write_text(
-        "from config.settings import *  # noqa: F401,F403  (production settings, unchanged)\n"
-        f"STATIC_ROOT = {str(static_root)!r}\n"
-    )
+    static_root = tmp_path_factory.mktemp("static")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-    env.update(DJANGO_SETTINGS_MODULE="production_settings", PYTHONPATH=os.pathsep.join([str(base), str(ROOT)]),
-               DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="testserver",
-               SECURE_SSL_REDIRECT="false", LOG_LEVEL="WARNING")
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", STATIC_ROOT=str(static_root), DEBUG="0",
+               SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="testserver", SECURE_SSL_REDIRECT="false",
+               LOG_LEVEL="WARNING")
 
     def run(*args):
         return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
