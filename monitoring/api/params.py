@@ -1,6 +1,7 @@
 """Query-parameter parsing with errors that name the parameter and what was expected."""
 
 import uuid
+from datetime import timedelta
 from datetime import timezone as dt_timezone
 
 from django.utils import timezone
@@ -10,6 +11,8 @@ from rest_framework.exceptions import ValidationError
 from ..queries import PERIODS
 
 TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+# PostgreSQL's timestamptz takes UTC offsets up to ±15:59; Python's datetime up to ±23:59.
+MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)
 
 
 def _fail(name, message):
@@ -60,9 +63,13 @@ def timestamp(params, name):
         value = None
     if value is None:
         _fail(name, f"must be an ISO 8601 timestamp such as 2026-01-31T12:00:00Z, got '{raw[:50]}'")
+    if timezone.is_naive(value):
+        return timezone.make_aware(value, dt_timezone.utc)
+    if abs(value.utcoffset()) > MAX_UTC_OFFSET:
+        # No real time zone is that far from UTC and PostgreSQL cannot hold it: name the mistake.
+        _fail(name, f"has a UTC offset beyond ±15:59, got '{raw[:50]}'")
     try:
-        # In UTC: PostgreSQL accepts offsets up to ±15:59 only, Python up to ±24 h.
-        return timezone.make_aware(value, dt_timezone.utc) if timezone.is_naive(value) else value.astimezone(dt_timezone.utc)
+        return value.astimezone(dt_timezone.utc)
     except OverflowError:
         _fail(name, f"is out of range, got '{raw[:50]}'")
 
