@@ -1,62 +1,88 @@
 """Websocket consumers: /ws/monitoring/ (everything the user may see) and /ws/workflows/<id>/
-(one workflow, by its /api/v1/workflows/ id). Thin adapters: who may see what comes from
-monitoring.access; events come from monitoring.live.fanout.
+(one workflow, by its /api/v1/workflows/ id or by the workflow id services post, e.g. "wf-001",
+with ?team=<slug> to pick one team). Thin adapters: who may see what comes from monitoring.access
+and monitoring.queries; events come from monitoring.live.fanout.
 
 Each message a client receives is JSON: {"type": "execution"|"log"|"error"|"alert",
-"action": "created"|"updated", "data": <the object as the REST API returns it>}, or
-{"type": "omitted", "count": N} when a burst was more than the socket may send.
+"action": "created"|"updated", "data": <the object as the REST API returns it>},
+{"type": "omitted", "count": N} when a burst was more than the socket may send, or
+{"type": "heartbeat", "interval": S}: sent on connect and after every S quiet seconds, so proxies
+see traffic and a page can tell a dead connection from a quiet one.
 
-Bursts stay bounded: events wait in a fixed-size buffer and are sent at most MAX_PER_FLUSH every
-FLUSH_SECONDS; what overflows is counted, not kept. Clients acknowledge what they have processed
-with {"type": "ack", "count": N}; the server stops sending while MAX_UNACKED messages are
-unacknowledged, so a client that stops reading holds at most that many in the server's send
-buffers, and everything else waits in the fixed buffer or is counted as omitted.
+Refusals are close codes the client can read: the socket is accepted, then closed with 4401 (not
+signed in) or 4404 (no such workflow for this user, or no such websocket path). A browser sees a
+refusal made before accepting only as a failed handshake (HTTP 403), without a reason.
+
+Events are sent the moment they arrive while the socket's budget allows: at most MAX_PER_FLUSH in
+any FLUSH_SECONDS, and nothing while MAX_UNACKED messages are unacknowledged. Only a burst beyond
+that waits, in a fixed-size buffer (BUFFER_SIZE); what overflows it is counted, not kept. Clients
+acknowledge what they have processed with {"type": "ack", "count": N}, so a client that stops
+reading holds at most MAX_UNACKED messages in the server's send buffers.
 """
 
 import asyncio
+import re
 from collections import deque
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from django.http import QueryDict
 
 from ..access import READ, Principal
-from ..models import Workflow
+from ..queries import WorkflowNotFound, find_workflows, visible_workflows
 from .groups import ALL_TEAMS, team_group, workflow_group
 
-FLUSH_SECONDS = 0.1
+FLUSH_SECONDS = 0.1  # the rate window: at most MAX_PER_FLUSH messages in any window this long
 MAX_PER_FLUSH = 50
 BUFFER_SIZE = 500
 MAX_UNACKED = 1000
+# Under common proxy idle timeouts (nginx's proxy_read_timeout is 60 s), and short enough that a
+# page notices a dead connection within a minute (it waits a little over two intervals).
+HEARTBEAT_SECONDS = 25
 
-# Close codes (4000-4999 are the application's): not signed in; no such workflow for this user.
+# Close codes (4000-4999 are the application's): not signed in; no such workflow for this user,
+# or no such websocket path.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+
+NUMERIC_ID = re.compile(r"[0-9]+")
+
+
+async def refuse(consumer, code):
+    """Accept, then close with `code`: a close code refused before accepting never reaches the
+    client (the handshake fails with HTTP 403 and no reason)."""
+    await consumer.accept()
+    await consumer.close(code=code)
 
 
 class _LiveConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
-        self.joined, self.flusher = [], None
+        self.joined, self.tasks = [], []
+        self.buffer, self.omitted, self.unacked = deque(maxlen=BUFFER_SIZE), 0, 0
+        self.sent_at = deque(maxlen=MAX_PER_FLUSH)  # when the latest sends went out: the rate window
+        self.last_sent, self.waking = 0.0, None
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await refuse(self, CLOSE_UNAUTHENTICATED)
             return
         groups = await database_sync_to_async(self.groups_for)(Principal(user=user))
         if not groups:
-            await self.close(code=CLOSE_NOT_FOUND)
+            await refuse(self, CLOSE_NOT_FOUND)
             return
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         self.joined = groups
-        self.buffer, self.omitted, self.unacked = deque(maxlen=BUFFER_SIZE), 0, 0
         await self.accept()
-        self.flusher = asyncio.create_task(self._flush_forever())
+        await self._send_heartbeat()  # tells the client the interval; it is subscribed from here on
+        self.tasks.append(asyncio.create_task(self._heartbeat_forever()))
 
     def groups_for(self, principal):
         raise NotImplementedError
 
     async def disconnect(self, code):
-        if self.flusher is not None:
-            self.flusher.cancel()
+        for task in self.tasks + [self.waking]:
+            if task is not None:
+                task.cancel()
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -73,6 +99,7 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
             count = content.get("count")
             if isinstance(count, int) and count > 0:
                 self.unacked = max(0, self.unacked - count)
+                await self._drain()  # acknowledgements may have made room
 
     async def monitoring_events(self, message):
         for event in message["events"]:
@@ -80,19 +107,59 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
                 self.omitted += 1  # the oldest waiting event is dropped: a live view wants the newest
             self.buffer.append(event)
         self.omitted += message.get("omitted", 0)
+        await self._drain()
+
+    def _may_send(self) -> bool:
+        """Within budget: fewer than MAX_UNACKED unacknowledged, and fewer than MAX_PER_FLUSH sent
+        in the last FLUSH_SECONDS."""
+        if self.unacked >= MAX_UNACKED:
+            return False
+        return len(self.sent_at) < MAX_PER_FLUSH or self._now() - self.sent_at[0] >= FLUSH_SECONDS
+
+    async def _drain(self):
+        """Send what waits, now, as far as the budget allows; then the omitted count once nothing
+        waits. If the rate window is what stops us, wake up when it has room again (an ack wakes
+        us when the unacknowledged limit is what stops us)."""
+        while self.buffer and self._may_send():
+            await self._send_counted(self.buffer.popleft())
+        if self.omitted and not self.buffer and self._may_send():
+            count, self.omitted = self.omitted, 0
+            await self._send_counted({"type": "omitted", "count": count})
+        waiting = self.buffer or self.omitted
+        if waiting and self.unacked < MAX_UNACKED and self.waking is None:
+            delay = self.sent_at[0] + FLUSH_SECONDS - self._now() if self.sent_at else 0
+            self.waking = asyncio.create_task(self._drain_after(delay))
+
+    async def _drain_after(self, delay):
+        await asyncio.sleep(max(delay, 0))
+        self.waking = None
+        await self._drain()
 
     async def _send_counted(self, message):
+        now = self._now()
         self.unacked += 1
+        self.sent_at.append(now)
+        self.last_sent = now
         await self.send_json(message)
 
-    async def _flush_forever(self):
+    async def _send_heartbeat(self):
+        await self._send_counted({"type": "heartbeat", "interval": HEARTBEAT_SECONDS})
+
+    async def _heartbeat_forever(self):
+        """A heartbeat after every HEARTBEAT_SECONDS without a message; none to a client that has
+        stopped acknowledging (it would only add to what it does not read)."""
         while True:
-            await asyncio.sleep(FLUSH_SECONDS)
-            for _ in range(min(len(self.buffer), MAX_PER_FLUSH, MAX_UNACKED - self.unacked)):
-                await self._send_counted(self.buffer.popleft())
-            if self.omitted and not self.buffer and self.unacked < MAX_UNACKED:
-                await self._send_counted({"type": "omitted", "count": self.omitted})
-                self.omitted = 0
+            quiet_until = self.last_sent + HEARTBEAT_SECONDS
+            if self._now() < quiet_until:
+                await asyncio.sleep(quiet_until - self._now())
+            elif self.unacked < MAX_UNACKED:
+                await self._send_heartbeat()
+            else:
+                await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
 
 
 class MonitoringConsumer(_LiveConsumer):
@@ -105,11 +172,28 @@ class MonitoringConsumer(_LiveConsumer):
 
 
 class WorkflowConsumer(_LiveConsumer):
-    """The events of one workflow; another team's workflow is refused like a missing one."""
+    """The events of one workflow, named by its /api/v1/workflows/ id (digits) or by its external
+    id, which can name one workflow in each of several teams (and sources): the socket follows all
+    of them unless ?team=<slug> picks one team, as the REST API's workflow_id filter does. Another
+    team's workflow is refused like a missing one."""
 
     def groups_for(self, principal):
-        pk = self.scope["url_route"]["kwargs"]["workflow_id"]
-        workflow = Workflow.objects.filter(pk=pk).only("team_id").first()
-        if workflow is None or not principal.can(READ, workflow.team_id):
-            return []
-        return [workflow_group(workflow.pk)]
+        reference = self.scope["url_route"]["kwargs"]["workflow_id"]
+        team_slug = QueryDict(self.scope.get("query_string", b"")).get("team") or None
+        if NUMERIC_ID.fullmatch(reference):
+            workflows = visible_workflows(principal).filter(pk=int(reference))
+            if team_slug:
+                workflows = workflows.filter(team__slug=team_slug)
+        else:
+            try:
+                workflows = find_workflows(principal, external_id=reference, team_slug=team_slug)
+            except WorkflowNotFound:
+                return []
+        return [workflow_group(pk) for pk in workflows.order_by("pk").values_list("pk", flat=True)]
+
+
+class UnknownPathConsumer(AsyncWebsocketConsumer):
+    """Any other /ws/ path: a clean refusal (4404) instead of the router's error."""
+
+    async def connect(self):
+        await refuse(self, CLOSE_NOT_FOUND)
