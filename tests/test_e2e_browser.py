@@ -8,8 +8,9 @@ import urllib.request
 
 import pytest
 from channels.testing import ChannelsLiveServerTestCase
-from django.test import override_settings
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import override_settings
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -19,6 +20,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from monitoring.ingest import ingest
 from monitoring.models import Alert, Membership, ServiceToken, Team, Workflow
 from monitoring.schemas import validate_records
+
+from daphne_server import DaphneServer, database_url
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
@@ -144,3 +147,102 @@ class BrowserTests(LiveLogTest, BrowserTestCase):
 class BrowserWithoutRedisTests(LiveLogTest, BrowserTestCase):
     """The `make run` default: no Redis, the in-memory channel layer of the one web process.
     Events start in that process because the data arrives over HTTP, and still reach the browser."""
+
+
+# --- The connection state: a page that loses its socket says so and comes back by itself. ---------
+# These run their own Daphne process (tests/daphne_server.py), which can be stopped, started again on
+# the same port, or frozen, with the Redis channel layer.
+
+@pytest.fixture
+def daphne(transactional_db):
+    servers = []
+
+    def start(**kwargs):
+        server = DaphneServer(env={"DATABASE_URL": database_url(connection.settings_dict)}, **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def browser():
+    b = new_browser()
+    yield b
+    b.quit()
+
+
+def open_workflow_page(browser, server):
+    """Sign in as mia (a member of acme) and open the page of wf-001, which has one log."""
+    team = Team.objects.create(slug="acme", name="Acme")
+    user = get_user_model().objects.create_user("mia", password="a-long-test-password-1")
+    Membership.objects.create(team=team, user=user, role="member")
+    write_log(team, "first")
+    base = f"http://localhost:{server.port}"
+    browser.get(base + "/login/")
+    browser.find_element(By.NAME, "username").send_keys("mia")
+    browser.find_element(By.NAME, "password").send_keys("a-long-test-password-1")
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "overview")))
+    browser.get(f"{base}/workflows/{Workflow.objects.get(external_id='wf-001').pk}/")
+    wait_for_state(browser, "on", "live")
+    return team
+
+
+def write_log(team, message):
+    """A log stored without going through the web server (as a Celery task or another web process
+    would write it)."""
+    ingest(team, {"log": validate_records("log", [{"workflow_id": "wf-001", "execution_id": "exec-1",
+                                                   "log_level": "info", "message": message}])[0]})
+
+
+def post_log(server, team, message):
+    token = ServiceToken.issue(team, "e2e")[1]
+    request = urllib.request.Request(
+        f"{server.url}/api/workflows/monitoring?type=log", method="POST",
+        data=json.dumps({"workflow_id": "wf-001", "execution_id": "exec-1", "log_level": "warn", "message": message}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+
+
+def wait_for_state(browser, state, label, timeout=10):
+    """body[data-live] is the state; the header shows it to the user in words."""
+    WebDriverWait(browser, timeout, poll_frequency=0.05).until(
+        lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-live") == state)
+    indicator = browser.find_element(By.ID, "live-state")
+    assert indicator.is_displayed() and label in indicator.text
+
+
+def test_page_shows_reconnecting_and_reconnects_when_the_server_restarts(daphne, browser):
+    server = daphne()
+    team = open_workflow_page(browser, server)
+    server.stop()
+    wait_for_state(browser, "reconnecting", "reconnecting")
+    write_log(team, "written while the page was cut off")
+    server.start()  # the same port, as after a deploy or a crash
+    wait_for_state(browser, "on", "live", timeout=20)
+    # What happened meanwhile is fetched once the page is back...
+    WebDriverWait(browser, 5).until(
+        EC.text_to_be_present_in_element((By.ID, "live-log"), "written while the page was cut off"))
+    # ...and events flow again.
+    post_log(server, team, "after the restart")
+    WebDriverWait(browser, 3).until(EC.text_to_be_present_in_element((By.ID, "live-log"), "after the restart"))
+
+
+def test_page_notices_a_connection_that_went_silent(daphne, browser):
+    """A hung server or a path that dropped the connection without closing it: the browser sees
+    an open socket that says nothing. The heartbeats stop, so the page reconnects."""
+    server = daphne(live_constants={"HEARTBEAT_SECONDS": 1})
+    team = open_workflow_page(browser, server)
+    server.freeze()
+    try:
+        wait_for_state(browser, "reconnecting", "reconnecting", timeout=15)  # 2 heartbeats + 5 s
+    finally:
+        server.thaw()
+    wait_for_state(browser, "on", "live", timeout=20)
+    post_log(server, team, "after the silence")
+    WebDriverWait(browser, 3).until(EC.text_to_be_present_in_element((By.ID, "live-log"), "after the silence"))

@@ -1,12 +1,16 @@
 // Live updates for Flowtower's pages. Without JavaScript the pages still work; this only keeps
 // them current. One socket per page: /ws/monitoring/ or /ws/workflows/<id>/ (body[data-live-socket]).
-// Messages: {"type": "execution"|"log"|"error"|"alert", "action", "data"} or {"type": "omitted", "count"}.
+// Messages: {"type": "execution"|"log"|"error"|"alert", "action", "data"}, {"type": "omitted", "count"}
+// or {"type": "heartbeat", "interval": seconds}.
+// The connection state shows in the header (#live-state) and in body[data-live]: "on" (live),
+// "reconnecting" (lost; retrying with back-off), "off" (refused: not signed in / not allowed).
 (function () {
   "use strict";
   var MAX_ROWS = 500;
-  var dot = document.getElementById("live-dot");
+  var MIN_RETRY = 1000, MAX_RETRY = 15000;
+  var state = document.getElementById("live-state");
   var path = document.body.dataset.liveSocket;
-  var paused = false, pending = 0, omitted = 0, retry = 1000;
+  var paused = false, pending = 0, omitted = 0, retry = MIN_RETRY, everConnected = false;
   var timers = {};
 
   function debounce(key, ms, fn) {
@@ -146,24 +150,78 @@
     });
   }
 
+  var LABELS = {on: "live", reconnecting: "reconnecting…", off: "not live", connecting: "connecting…"};
+
+  function showState(name, why) {
+    document.body.dataset.live = name;
+    if (!state) return;
+    state.dataset.state = name;
+    state.querySelector(".label").textContent = LABELS[name];
+    state.title = why || "live updates: " + LABELS[name];
+  }
+
+  // After a reconnect, fetch what may have changed while the socket was down: the server renders,
+  // so the page catches up without replaying events.
+  function catchUp() {
+    if (!paused) refresh("live-log");
+    var wrap = document.getElementById("live-status-wrap");
+    if (wrap) refresh("live-status", wrap.dataset.refresh);
+    var o = document.getElementById("overview");
+    if (o) refresh("overview-cards", o.dataset.refresh);
+    refresh("errors");
+    refresh("alerts");
+    refreshBadge();
+  }
+
   function connect() {
     if (!path || !window.WebSocket) return;
     var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + path);
-    ws.onopen = function () { retry = 1000; if (dot) dot.classList.add("on"); document.body.dataset.live = "on"; };
-    var received = 0;
+    var received = 0, watchdog = null, gone = false, interval = 30;
+    // The server speaks at least every `interval` seconds (a heartbeat when quiet). Hearing nothing
+    // for two intervals and a bit means the connection is dead even if the browser has not noticed
+    // (a proxy or a network path that dropped it silently, a hung server): drop it and reconnect.
+    function watch() {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(function () { lost(); ws.close(); }, (interval * 2 + 5) * 1000);
+    }
     // Acknowledge processed messages: the server sends no more while too many are unacknowledged.
     var acker = setInterval(function () {
       if (received && ws.readyState === 1) { ws.send(JSON.stringify({type: "ack", count: received})); received = 0; }
     }, 250);
-    ws.onmessage = function (e) { received += 1; handle(JSON.parse(e.data)); };
-    ws.onclose = function (e) {
+    function lost(code) {
+      if (gone) return;
+      gone = true;
       clearInterval(acker);
-      if (dot) dot.classList.remove("on");
-      document.body.dataset.live = "off";
-      if (e.code === 4401 || e.code === 4404) return; // not signed in / not allowed: retrying won't help
-      setTimeout(connect, retry);
-      retry = Math.min(retry * 2, 30000);
+      clearTimeout(watchdog);
+      if (code === 4401 || code === 4404) { // not signed in / not allowed: retrying won't help
+        showState("off", code === 4401 ? "not signed in: reload the page" : "not allowed to follow this page live");
+        return;
+      }
+      showState("reconnecting");
+      setTimeout(connect, retry * (0.5 + Math.random() / 2)); // jitter: pages don't return all at once
+      retry = Math.min(retry * 2, MAX_RETRY);
+    }
+    ws.onopen = function () { watch(); };
+    ws.onmessage = function (e) {
+      if (gone) return;
+      received += 1;
+      var msg = JSON.parse(e.data);
+      if (msg.type === "heartbeat") {
+        interval = msg.interval || interval;
+        watch();
+        if (document.body.dataset.live !== "on") { // the first message: subscribed
+          showState("on");
+          retry = MIN_RETRY;
+          if (everConnected) catchUp();
+          everConnected = true;
+        }
+        return;
+      }
+      watch();
+      handle(msg);
     };
+    ws.onclose = function (e) { lost(e.code); };
   }
+  showState("connecting");
   connect();
 })();
