@@ -4,8 +4,12 @@ usage examples, as written; what each writes and what the GETs read back; the ex
 rules of monitoring/ingest.py that live status and the dashboard are computed from; and the example
 requests of docs/monitoring-endpoint.md itself, sent in order, answered as the document shows."""
 
+import json
+import re
+from dataclasses import dataclass
 from datetime import timedelta
 from datetime import timezone as dt_timezone
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -644,3 +648,121 @@ def test_an_alert_for_an_execution_does_not_change_its_state(api):
     alert = post(api, "alert", {**EXAMPLE_ALERT, "execution_id": "exec-123", "severity": "critical"})
     assert alert["execution_id"] == "exec-123"
     assert execution().state == "running"
+
+
+# --- the example requests of docs/monitoring-endpoint.md, answered as the document shows ----------------------
+DOC = Path(__file__).resolve().parent.parent / "docs" / "monitoring-endpoint.md"
+HTTP_BLOCK = re.compile(r"```http\n(.*?)```", re.DOTALL)
+REQUEST_LINE = re.compile(r"^(GET|POST|PATCH|DELETE|PUT) (/\S*)$")
+# Values that differ on every run; the document shows one of each kind, the answer must hold the same kind.
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
+RUN_DEPENDENT = {"elapsed_time"}  # milliseconds since the execution started
+
+
+@dataclass
+class Example:
+    method: str
+    path: str
+    headers: dict
+    body: str
+    answer: tuple | None = None  # (status, headers, body text) as documented
+
+    def __str__(self):
+        return f"{self.method} {self.path}"
+
+
+def split_http(block):
+    head, _, body = block.partition("\n\n")
+    first, *header_lines = head.strip().splitlines()
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return first, headers, body.strip()
+
+
+def documented_examples(text):
+    """Every request of the document with the answer shown right after it (if any), in order."""
+    examples = []
+    for block in HTTP_BLOCK.findall(text):
+        first, headers, body = split_http(block)
+        if first.startswith("HTTP/1.1 "):
+            assert examples and examples[-1].answer is None, f"an answer without its request: {first}"
+            examples[-1].answer = (int(first.split()[1]), headers, body)
+            continue
+        match = REQUEST_LINE.match(first)
+        assert match, f"not a request line: {first}"
+        examples.append(Example(match[1], match[2], headers, body))
+    return examples
+
+
+def same_shape(documented, actual, where="body"):
+    """The answer has exactly the documented fields, with the documented values, except where a
+    value differs by nature (ids, times, request ids, elapsed time): there the same kind of value."""
+    if isinstance(documented, dict):
+        assert isinstance(actual, dict), f"{where}: {actual!r} is not an object"
+        assert set(actual) == set(documented), f"{where}: fields {sorted(actual)} != documented {sorted(documented)}"
+        for key in documented:
+            if key in RUN_DEPENDENT:
+                assert isinstance(actual[key], int), f"{where}.{key}"
+            else:
+                same_shape(documented[key], actual[key], f"{where}.{key}")
+    elif isinstance(documented, list):
+        assert isinstance(actual, list) and len(actual) == len(documented), f"{where}: {actual!r} != {documented!r}"
+        for i, (d, a) in enumerate(zip(documented, actual)):
+            same_shape(d, a, f"{where}[{i}]")
+    elif isinstance(documented, str) and any(p.match(documented) for p in (UUID, TIMESTAMP, REQUEST_ID)):
+        pattern = next(p for p in (UUID, TIMESTAMP, REQUEST_ID) if p.match(documented))
+        assert isinstance(actual, str) and pattern.match(actual), f"{where}: {actual!r} is not like {documented!r}"
+    else:
+        assert actual == documented, f"{where}: {actual!r} != documented {documented!r}"
+
+
+class DocumentedClients:
+    """Sends an example as written: a bearer token becomes the test's token of team acme, a session
+    cookie a signed-in super admin; {error_id} / {alert_id} the id of the last error / alert posted."""
+
+    def __init__(self, token, superuser_client, client_for):
+        self.token, self.superuser_client, self.client_for = token, superuser_client, client_for
+        self.ids = {}
+
+    def send(self, example):
+        headers = dict(example.headers)
+        if "Cookie" in headers:
+            client = self.superuser_client
+        elif "Authorization" in headers:
+            assert headers["Authorization"] == "Bearer ft_…", headers["Authorization"]
+            client = self.client_for(self.token)
+        else:
+            client = self.client_for(None)
+        extra = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()
+                 if name in ("Idempotency-Key",)}
+        path = example.path.format(**self.ids)
+        response = client.generic(example.method, path, example.body.encode(),
+                                  content_type=headers.get("Content-Type", "application/json"), **extra)
+        self._remember_ids(path, response)
+        return response
+
+    def _remember_ids(self, path, response):
+        if response.status_code == 201:
+            data = response.json()["data"]
+            for kind in ("error", "alert"):
+                if f"type={kind}&" in path + "&":
+                    self.ids[f"{kind}_id"] = data["id"]
+
+
+def test_the_documented_examples_are_answered_as_documented(team, make_user, client_for):
+    """docs/monitoring-endpoint.md: each example request, sent in order on a fresh database as the
+    token "billing-service" of team acme, gets the status, headers and body the document shows."""
+    examples = documented_examples(DOC.read_text())
+    assert len(examples) >= 20 and all(e.answer for e in examples), [str(e) for e in examples if not e.answer]
+    billing = ServiceToken.issue(team, "billing-service")[1]
+    clients = DocumentedClients(billing, client_for(make_user("admin", superuser=True)), client_for)
+    for example in examples:
+        response = clients.send(example)
+        status, headers, body = example.answer
+        assert response.status_code == status, (str(example), response.status_code, response.content[:500])
+        for name, value in headers.items():
+            if name != "Content-Type":
+                assert response.get(name) == value, (str(example), name, response.get(name))
+        assert response["Content-Type"] == headers.get("Content-Type", "application/json")
+        same_shape(json.loads(body), response.json(), str(example))
