@@ -77,6 +77,7 @@ def test_simultaneous_resolves_of_one_error_make_one_change(team, token, endpoin
     changes = entries[0].changes_dict
     assert changes["resolved"] == ["False", "True"]
     assert changes["resolution_notes"] == ["", "fixed"]
+    assert entries[0].additional_data["token"] == "ci"  # whose request made the change
     stored = WorkflowError.objects.get(pk=error.pk)
     assert changes["resolved_by"][1] == stored.resolved_by
     # Everyone is answered with the one stored resolution: the first resolver and time are kept.
