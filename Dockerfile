@@ -10,7 +10,7 @@ COPY n8n_mirror n8n_mirror
 COPY templates templates
 COPY manage.py ./
 RUN pip install --no-cache-dir . \
- && SECRET_KEY=collectstatic-only-0123456789012345678901234 python manage.py collectstatic --noinput
+ && SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" python manage.py collectstatic --noinput
 RUN useradd --system --uid 1000 flowtower
 USER flowtower
 EXPOSE 8000

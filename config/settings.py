@@ -294,5 +294,10 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Replaces Django's own "django" logger set-up (a console handler of its own at INFO): one
+        # line per record, at LOG_LEVEL, through the root handler.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+    },
 }
