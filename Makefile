@@ -63,6 +63,7 @@ bench: setup-test services
 		ALLOWED_HOSTS=testserver SECURE_SSL_REDIRECT=false LOG_LEVEL=WARNING; \
 	$(PY) manage.py migrate -v0 && $(PY) manage.py shell < scripts/bench.py; \
 	status=$$?; dropdb -h 127.0.0.1 -U postgres flowtower_bench; exit $$status
+	$(PY) scripts/bench_load.py  # one Daphne, 50 clients, 60 s: 5xx, connections vs pool, memory
 
 # Production settings must pass Django's deployment checks.
 check-deploy: setup
