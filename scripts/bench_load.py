@@ -29,12 +29,18 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(len(values) * p / 100))] if values else float("nan")
 
 
-def sample(stack, server, connections, memory, stop):
-    """Connections of the app's database every 100 ms (not counting this one); RSS every second."""
+def sample(stack, server, connections, memory, stop, pool_max, excess):
+    """Connections of the app's database every 100 ms (not counting this one); RSS every second.
+    Above the pool's maximum, what each connection was doing goes to `excess`, to explain it."""
     with stack.db() as conn:
         last_rss = 0.0
         while not stop.wait(0.1):
             connections.append(stack.pg.connections(stack.DBNAME, conn))
+            if connections[-1] > pool_max and len(excess) < 3:
+                excess.append(conn.execute(
+                    "SELECT pid, backend_start, state, wait_event, left(query, 50) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                    "ORDER BY backend_start", [stack.DBNAME]).fetchall())
             if time.monotonic() - last_rss >= 1:
                 memory.append((time.monotonic(), server.rss_mb()))
                 last_rss = time.monotonic()
@@ -60,8 +66,9 @@ def main():
         server = stack.daphne(DB_POOL_MAX_SIZE=args.pool_max, FLOWTOWER_THROTTLE_TOKEN="100000000/min",
                               LOG_LEVEL="WARNING")
         recorder, stop, sampling_stop = Recorder(), threading.Event(), threading.Event()
-        connections, memory = [], [(time.monotonic(), server.rss_mb())]
-        sampler = threading.Thread(target=sample, args=(stack, server, connections, memory, sampling_stop), daemon=True)
+        connections, memory, excess = [], [(time.monotonic(), server.rss_mb())], []
+        sampler = threading.Thread(target=sample, daemon=True,
+                                   args=(stack, server, connections, memory, sampling_stop, args.pool_max, excess))
         sampler.start()
         started = time.monotonic()
         clients = run_threads(args.clients, posting_loop(server.url, stack.token, recorder, "bench", read_every=1), stop)
@@ -93,6 +100,8 @@ def main():
         print(f"5xx answers: {len(errors)}   no answer: {len(unanswered)}   clients stuck: {len(stuck)}")
         print(f"PostgreSQL connections: max {peak} (pool maximum {args.pool_max}), "
               f"median {statistics.median(connections) if connections else 0:.0f}, {len(connections)} samples")
+        for snapshot in excess:
+            print(f"  {len(snapshot)} connections at once:", *(f"    {row}" for row in snapshot), sep="\n")
         print(f"server RSS: start {rss_start:.0f} MB, middle {mid:.0f} MB, end {rss_end:.0f} MB "
               f"(middle to end {rss_end - mid:+.0f} MB)")
         print(f"acknowledged posts: {len(acknowledged):,}, missing from the database: {len(lost)}")

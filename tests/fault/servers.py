@@ -171,9 +171,11 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"')
 
     def connections(self, dbname, conn) -> int:
-        """Connections to dbname now, not counting the asking connection `conn`."""
+        """Client connections to dbname now, not counting the asking connection `conn` (nor
+        PostgreSQL's own autovacuum workers, which show up with the database's name too)."""
         return conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [dbname]
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'", [dbname]
         ).fetchone()[0]
 
     def destroy(self):
