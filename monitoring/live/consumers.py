@@ -24,6 +24,7 @@ import asyncio
 import re
 from collections import deque
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.http import QueryDict
@@ -78,6 +79,16 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
 
     def groups_for(self, principal):
         raise NotImplementedError
+
+    async def dispatch(self, message):
+        """Channels' dispatch first closes stale database connections, in the one thread that also
+        runs Django's sync views: a thread hop per event per socket, queued behind REST requests
+        and delaying them. Only connect() uses the database, through database_sync_to_async,
+        which does that cleanup itself; so handlers are called directly."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def disconnect(self, code):
         for task in self.tasks + [self.waking]:
@@ -136,11 +147,15 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
         await self._drain()
 
     async def _send_counted(self, message):
+        """Send one message: an event's JSON text as the fan-out encoded it, or our own dict."""
         now = self._now()
         self.unacked += 1
         self.sent_at.append(now)
         self.last_sent = now
-        await self.send_json(message)
+        if isinstance(message, str):
+            await self.send(text_data=message)
+        else:
+            await self.send_json(message)
 
     async def _send_heartbeat(self):
         await self._send_counted({"type": "heartbeat", "interval": HEARTBEAT_SECONDS})
