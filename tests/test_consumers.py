@@ -363,3 +363,18 @@ def test_a_quiet_socket_gets_heartbeats_until_its_client_stops_acknowledging(tea
         await sock.disconnect()
 
     run(scenario)
+
+
+def test_socket_is_refused_with_try_again_later_while_redis_is_unreachable(team, make_user, settings, caplog):
+    from daphne_server import free_port
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]}}}
+    user = make_user("ours", team, "viewer")
+
+    async def scenario():
+        _, connected, code = await connect("/ws/monitoring/", user)
+        assert not connected and code == consumers.CLOSE_TRY_AGAIN_LATER  # the page retries with back-off
+
+    run(scenario)
+    assert "live updates unavailable" in caplog.text

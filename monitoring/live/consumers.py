@@ -10,8 +10,9 @@ Each message a client receives is JSON: {"type": "execution"|"log"|"error"|"aler
 see traffic and a page can tell a dead connection from a quiet one.
 
 Refusals are close codes the client can read: the socket is accepted, then closed with 4401 (not
-signed in) or 4404 (no such workflow for this user, or no such websocket path). A browser sees a
-refusal made before accepting only as a failed handshake (HTTP 403), without a reason.
+signed in), 4404 (no such workflow for this user, or no such websocket path) or 1013 (the channel
+layer is unreachable: try again later). A browser sees a refusal made before accepting only as a
+failed handshake (HTTP 403), without a reason.
 
 Events are sent the moment they arrive while the socket's budget allows: at most MAX_PER_FLUSH in
 any FLUSH_SECONDS, and nothing while MAX_UNACKED messages are unacknowledged. Only a burst beyond
@@ -21,6 +22,7 @@ reading holds at most MAX_UNACKED messages in the server's send buffers.
 """
 
 import asyncio
+import logging
 import re
 from collections import deque
 
@@ -45,8 +47,11 @@ HEARTBEAT_SECONDS = 25
 # or no such websocket path.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_TRY_AGAIN_LATER = 1013  # the standard code: the channel layer (Redis) is unreachable
 
 NUMERIC_ID = re.compile(r"[0-9]+")
+
+logger = logging.getLogger(__name__)
 
 
 async def refuse(consumer, code):
@@ -70,8 +75,13 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
         if not groups:
             await refuse(self, CLOSE_NOT_FOUND)
             return
-        for group in groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+        try:
+            for group in groups:
+                await self.channel_layer.group_add(group, self.channel_name)
+        except Exception as error:  # Redis unreachable: the page retries with back-off
+            logger.warning("live updates unavailable, socket refused: the channel layer failed: %r", error)
+            await refuse(self, CLOSE_TRY_AGAIN_LATER)
+            return
         self.joined = groups
         await self.accept()
         await self._send_heartbeat()  # tells the client the interval; it is subscribed from here on

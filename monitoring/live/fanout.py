@@ -66,10 +66,9 @@ async def _send_all(layer, messages):
     the slowest group, not for the sum of them."""
     results = await asyncio.gather(*(layer.group_send(group, message) for group, message in messages),
                                    return_exceptions=True)
-    for (group, message), result in zip(messages, results):
-        if isinstance(result, Exception):  # the data is committed; a layer outage must not fail the writer
-            logger.warning("live update skipped: could not send %d events to %s: %r",
-                           len(message["events"]) + message["omitted"], group, result)
+    failed = [(group, result) for (group, _), result in zip(messages, results) if isinstance(result, Exception)]
+    if failed:  # the data is committed; a layer outage must not fail the writer, only be reported
+        logger.warning("live update skipped: could not send to %s: %r", ", ".join(g for g, _ in failed), failed[0][1])
 
 
 def on_events_committed(sender, events, **kwargs):
