@@ -311,13 +311,17 @@ class Stack:
         self.password = secrets.token_urlsafe(16)  # the viewer's
 
     def start(self):
-        self.redis.start()
-        self.pg.start()
-        self.pg.create_database(self.DBNAME)
-        env = self.env(FLOWTOWER_PASSWORD=self.password)
-        static = StaticFiles(env)
-        self.token = prepare_database(env)
-        static.wait()
+        try:
+            self.redis.start()
+            self.pg.start()
+            self.pg.create_database(self.DBNAME)
+            env = self.env(FLOWTOWER_PASSWORD=self.password)
+            static = StaticFiles(env)
+            self.token = prepare_database(env)
+            static.wait()
+        except BaseException:
+            self.close()  # no server left running behind a failed start
+            raise
         return self
 
     def env(self, **overrides) -> dict:
@@ -341,9 +345,11 @@ class Stack:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-if __name__ == "__main__":  # a quick manual check: start everything, print where, stop on Enter
+if __name__ == "__main__":  # by hand: start everything, print where it runs, stop on Enter
     stack = Stack().start()
-    server = stack.daphne()
-    print(server.url, stack.token, stack.workdir, file=sys.stderr)
-    input()
-    stack.close()
+    try:
+        server = stack.daphne()
+        print(server.url, "token", stack.token, "in", stack.workdir, file=sys.stderr)
+        input()
+    finally:
+        stack.close()
