@@ -99,10 +99,11 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     def start(self):
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=open(self.log, "a"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(
+                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
         _wait_for_port(self.port, 10, self.proc, self.log)
 
     def stop(self):
@@ -178,14 +179,12 @@ class PostgresServer:
             "AND backend_type = 'client backend'", [dbname]
         ).fetchone()[0]
 
-    def destroy(self):
-        self.stop()
-
-
 def production_env(database_url, redis_url, static_root, **overrides) -> dict:
     """The environment of a production start as the README describes it (DEBUG off, a real
     secret key, collected static files), pointed at the private servers."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DB_", "FLOWTOWER_"))}
+    # Flowtower's own settings from this environment (e.g. what the test settings put there) stay out.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DJANGO_", "DB_", "FLOWTOWER_", "CELERY_", "SECURE_", "SESSION_", "CSRF_"))}
     env.update({
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "PYTHONPATH": str(APP_DIR),
@@ -264,10 +263,11 @@ class DaphneServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout=60):
-        self.proc = subprocess.Popen(
-            [self.binary, "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
-            env=self.env, cwd=APP_DIR, stdout=open(self.log, "a"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(
+                [self.binary, "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
+                env=self.env, cwd=APP_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
         _wait_for_port(self.port, timeout, self.proc, self.log)
         # Listening is not serving: wait for a first real answer from Django.
         deadline = time.monotonic() + timeout
