@@ -73,7 +73,10 @@ class StrictBooleanField(forms.Field):
             return True
         if text in ("false", "0", "no"):
             return False
-        raise forms.ValidationError(f"must be true or false, got '{str(value)[:50]}'", code="invalid")
+        # The value goes in params, not into the message: django-filter %-formats messages, and a
+        # value with a % in it would break that (a 500).
+        raise forms.ValidationError("must be true or false, got '%(value)s'", code="invalid",
+                                    params={"value": str(value)[:50]})
 
 
 class BooleanFilter(filters.BooleanFilter):
