@@ -25,6 +25,16 @@ LIST_TYPES = {"logs": "log", "errors": "error", "performance": "performance", "a
 GET_TYPES = [*LIST_TYPES, "live-status", "dashboard"]
 POST_TYPES = [*KINDS, "batch"]
 PATCH_TYPES = ["error", "alert"]
+# The filters each list type applies, as monitoring.queries.records names them: {records' name: query's}.
+LIST_FILTERS = {
+    "logs": {"levels": "levels"},
+    "errors": {"severities": "severities", "types": "error_types", "resolved": "resolved"},
+    "performance": {},
+    "alerts": {"severities": "severities", "types": "alert_types", "acknowledged": "acknowledged",
+               "resolved": "resolved"},
+}
+SEVERITIES = {"errors": ErrorSeverity.values, "alerts": AlertSeverity.values}
+ALL_SEVERITIES = sorted({*ErrorSeverity.values, *AlertSeverity.values})
 
 
 def ok(data, status_code=status.HTTP_200_OK, **extra):
@@ -77,19 +87,39 @@ class MonitoringEndpoint(AuditedAPIMixin, APIView):
     # --- GET -------------------------------------------------------------------------------------
     @extend_schema(parameters=QUERY_PARAMETERS, responses={200: ENVELOPE}, operation_id="monitoring_get")
     def get(self, request):
+        """Read: a page of logs, errors, performance records or alerts; a workflow's live status; or the
+        dashboard summary — chosen by `type`. Every filter given is checked, whatever the type; those
+        the type has no use for do not change the answer."""
         q = request.query_params
         kind = params.choice(q, "type", GET_TYPES, required=True)
+        filters = self._read_filters(q, kind)
         workflows = self._workflow_filter(q)
         if kind == "live-status":
             return self._live_status(q, workflows)
-        start, end, period = params.time_range(q)
         if kind == "dashboard":
-            try:
-                start, end = queries.period_bounds(period, start, end)
-            except OverflowError:
-                raise ValidationError({"end_time": ["is too early: the period would start before year 1"]})
-            return ok(queries.dashboard(self.principal, workflows, start, end))
-        return self._list(kind, q, workflows, start, end)
+            return self._dashboard(workflows, filters)
+        return self._list(kind, workflows, filters)
+
+    @staticmethod
+    def _read_filters(q, kind):
+        """Every filter of the query, each checked: a wrong value is a 400 naming it, even in a filter
+        this type does not use (it is a mistake in the request all the same, never silently ignored)."""
+        start, end, period = params.time_range(q)
+        return {
+            "execution_id": params.text(q, "execution_id"),
+            "text": params.text(q, "q", 500),
+            "levels": params.choice_list(q, "log_levels", LogLevel.values),
+            "severities": params.choice_list(q, "severity", SEVERITIES.get(kind, ALL_SEVERITIES)),
+            "error_types": params.choice_list(q, "error_type", ErrorType.values),
+            "alert_types": params.choice_list(q, "alert_type", AlertType.values),
+            "resolved": params.boolean(q, "resolved"),
+            "acknowledged": params.boolean(q, "acknowledged"),
+            "start": start,
+            "end": end,
+            "period": period,
+            "limit": parse_bounded_int(q, "limit", 50, 1, settings.FLOWTOWER_MAX_LIMIT),
+            "offset": parse_bounded_int(q, "offset", 0, 0, 100_000),
+        }
 
     def _workflow_filter(self, q):
         workflow_id = params.text(q, "workflow_id")
@@ -106,23 +136,18 @@ class MonitoringEndpoint(AuditedAPIMixin, APIView):
             raise ValidationError({"team": ["workflow_id exists in several of your teams; add ?team=<slug>"]})
         return ok(queries.live_status(found[0]))
 
-    def _list(self, kind, q, workflows, start, end):
-        filters = {"execution_id": params.text(q, "execution_id"), "start": start, "end": end,
-                   "text": params.text(q, "q", 500)}
-        if kind == "logs":
-            filters["levels"] = params.choice_list(q, "log_levels", LogLevel.values)
-        if kind == "errors":
-            filters["severities"] = params.choice_list(q, "severity", ErrorSeverity.values)
-            filters["types"] = params.choice_list(q, "error_type", ErrorType.values)
-            filters["resolved"] = params.boolean(q, "resolved")
-        if kind == "alerts":
-            filters["severities"] = params.choice_list(q, "severity", AlertSeverity.values)
-            filters["types"] = params.choice_list(q, "alert_type", AlertType.values)
-            filters["acknowledged"] = params.boolean(q, "acknowledged")
-            filters["resolved"] = params.boolean(q, "resolved")
-        limit = parse_bounded_int(q, "limit", 50, 1, settings.FLOWTOWER_MAX_LIMIT)
-        offset = parse_bounded_int(q, "offset", 0, 0, 100_000)
-        rows = list(queries.records(kind, self.principal, workflows, **filters)[offset:offset + limit + 1])
+    def _dashboard(self, workflows, filters):
+        try:
+            start, end = queries.period_bounds(filters["period"], filters["start"], filters["end"])
+        except OverflowError:
+            raise ValidationError({"end_time": ["is too early: the period would start before year 1"]})
+        return ok(queries.dashboard(self.principal, workflows, start, end))
+
+    def _list(self, kind, workflows, filters):
+        applied = {name: filters[name] for name in ("execution_id", "text", "start", "end")}
+        applied.update({name: filters[given] for name, given in LIST_FILTERS[kind].items()})
+        limit, offset = filters["limit"], filters["offset"]
+        rows = list(queries.records(kind, self.principal, workflows, **applied)[offset:offset + limit + 1])
         return ok(
             serialize_many(LIST_TYPES[kind], rows[:limit]),
             pagination={"limit": limit, "offset": offset, "has_more": len(rows) > limit},
