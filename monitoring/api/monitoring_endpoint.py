@@ -4,8 +4,8 @@ retention. Success: {"success": true, "data": …}; failure: {"success": false, 
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +19,7 @@ from ..serializers import serialize, serialize_many
 from . import params
 from .audit import AuditedAPIMixin
 from .idempotency import idempotent
+from .openapi import MonitoringEndpointSchema
 from .pagination import parse_bounded_int
 
 LIST_TYPES = {"logs": "log", "errors": "error", "performance": "performance", "alerts": "alert"}
@@ -61,31 +62,75 @@ def ingest_team(principal, request):
     raise ValidationError({"team": ["is required: you may post to several teams; add ?team=<slug>"]})
 
 
-QUERY_PARAMETERS = [
-    OpenApiParameter("type", str, required=True, enum=sorted({*GET_TYPES, *POST_TYPES})),
-    OpenApiParameter("team", str, description="Team slug (people in several teams)"),
-    OpenApiParameter("workflow_id", str),
-    OpenApiParameter("execution_id", str),
-    OpenApiParameter("log_levels", str, description=f"comma-separated: {', '.join(LogLevel.values)}"),
-    OpenApiParameter("severity", str, description="comma-separated severities"),
-    OpenApiParameter("resolved", bool),
-    OpenApiParameter("acknowledged", bool),
-    OpenApiParameter("start_time", OpenApiTypes.DATETIME),
-    OpenApiParameter("end_time", OpenApiTypes.DATETIME),
-    OpenApiParameter("period", str, enum=list(queries.PERIODS)),
-    OpenApiParameter("limit", int, description=f"1 to {settings.FLOWTOWER_MAX_LIMIT}, default 50"),
-    OpenApiParameter("offset", int),
-    OpenApiParameter("id", OpenApiTypes.UUID),
-    OpenApiParameter("retention_days", int),
+# --- the OpenAPI description ---------------------------------------------------------------------
+# One path, four methods, and `type` choosing what a request means. OpenAPI 3.0 cannot tie a body
+# or a filter to a query parameter, so each method documents only its own parameters, saying in
+# words which types use them; bodies and answers per type: monitoring.api.openapi.MonitoringEndpointSchema.
+def _param(name, schema, description="", required=False, **extra):
+    return OpenApiParameter(name, schema, required=required, description=description, **extra)
+
+
+def _list_of(choices):
+    return {"type": "array", "items": {"type": "string", "enum": list(choices)}}
+
+
+def _type_parameter(types, what):
+    return _param("type", {"type": "string", "enum": list(types)}, what, required=True)
+
+
+def _text(max_length):
+    return {"type": "string", "maxLength": max_length}
+
+
+TIME_RULE = "ISO 8601; a UTC offset beyond ±15:59 is refused (PostgreSQL cannot hold it)."
+GET_PARAMETERS = [
+    _type_parameter(GET_TYPES, "logs, errors, performance, alerts: a page of records, newest first; "
+                               "live-status: the latest execution of one workflow (null if it never ran); "
+                               "dashboard: the summary over a period."),
+    _param("team", _text(64), "Team slug: only this team's workflows (people in several teams)."),
+    _param("workflow_id", _text(255), "The workflow id services use; required for type=live-status."),
+    _param("execution_id", _text(255), "Only this execution's records."),
+    _param("q", _text(500), "Text search (logs: message, errors: error_message, alerts: title)."),
+    _param("log_levels", _list_of(LogLevel.values), "type=logs: these levels only.", style="form",
+           explode=False),
+    _param("severity", _list_of(ALL_SEVERITIES),
+           f"type=errors: {', '.join(ErrorSeverity.values)}; type=alerts: {', '.join(AlertSeverity.values)}.",
+           style="form", explode=False),
+    _param("error_type", _list_of(ErrorType.values), "type=errors: these error types only.", style="form",
+           explode=False),
+    _param("alert_type", _list_of(AlertType.values), "type=alerts: these alert types only.", style="form",
+           explode=False),
+    _param("resolved", OpenApiTypes.BOOL, "type=errors and type=alerts."),
+    _param("acknowledged", OpenApiTypes.BOOL, "type=alerts."),
+    _param("start_time", OpenApiTypes.DATETIME, f"Records at or after this time. {TIME_RULE}"),
+    _param("end_time", OpenApiTypes.DATETIME, f"Records at or before this time. {TIME_RULE}"),
+    _param("period", {"type": "string", "enum": list(queries.PERIODS)},
+           "type=dashboard: the period before end_time (default now) when start_time is not given; default 24h."),
+    _param("limit", {"type": "integer", "minimum": 1, "maximum": settings.FLOWTOWER_MAX_LIMIT, "default": 50},
+           "Records per page."),
+    _param("offset", {"type": "integer", "minimum": 0, "maximum": 100_000, "default": 0}, "Records to skip."),
 ]
-ENVELOPE = inline_serializer("Envelope", {"success": serializers.BooleanField(), "data": serializers.JSONField()})
+POST_PARAMETERS = [
+    _type_parameter(POST_TYPES, "The kind of record in the body; batch: several kinds at once."),
+    _param("team", _text(64), "Team slug to write to: needed by people (not tokens) who may post to several teams."),
+]
+PATCH_PARAMETERS = [
+    _type_parameter(PATCH_TYPES, "error: resolve or reopen an error; alert: acknowledge and/or resolve an alert."),
+    _param("id", OpenApiTypes.UUID, "The error's or alert's id.", required=True),
+]
+DELETE_PARAMETERS = [
+    _param("retention_days", {"type": "integer", "minimum": 1, "maximum": 36_500}, "Delete records older than "
+           "this many days (every record type).", required=True),
+    _param("dry_run", OpenApiTypes.BOOL, "Count what would be deleted, delete nothing."),
+]
 
 
 class MonitoringEndpoint(AuditedAPIMixin, APIView):
     envelope = True
+    schema = MonitoringEndpointSchema()
 
     # --- GET -------------------------------------------------------------------------------------
-    @extend_schema(parameters=QUERY_PARAMETERS, responses={200: ENVELOPE}, operation_id="monitoring_get")
+    @extend_schema(parameters=GET_PARAMETERS, operation_id="monitoring_get")
     def get(self, request):
         """Read: a page of logs, errors, performance records or alerts; a workflow's live status; or the
         dashboard summary — chosen by `type`. Every filter given is checked, whatever the type; those
@@ -154,9 +199,10 @@ class MonitoringEndpoint(AuditedAPIMixin, APIView):
         )
 
     # --- POST ------------------------------------------------------------------------------------
-    @extend_schema(parameters=QUERY_PARAMETERS, request=OpenApiTypes.OBJECT, responses={201: ENVELOPE},
-                   operation_id="monitoring_post")
+    @extend_schema(parameters=POST_PARAMETERS, operation_id="monitoring_post")
     def post(self, request):
+        """Post one log, error, performance record or alert (`type` names which; the body is that
+        type's schema, see x-body-by-type), or a batch of several kinds. Tokens write to their team."""
         kind = params.choice(request.query_params, "type", POST_TYPES, required=True)
         team = ingest_team(self.principal, request)
         return idempotent(request, self.principal, lambda: self._ingest(kind, team, request.data))
@@ -200,9 +246,10 @@ class MonitoringEndpoint(AuditedAPIMixin, APIView):
         return ok({"created": created, "ids": ids}, status.HTTP_201_CREATED)
 
     # --- PATCH -----------------------------------------------------------------------------------
-    @extend_schema(parameters=QUERY_PARAMETERS, request=OpenApiTypes.OBJECT, responses={200: ENVELOPE},
-                   operation_id="monitoring_patch")
+    @extend_schema(parameters=PATCH_PARAMETERS, operation_id="monitoring_patch")
     def patch(self, request):
+        """Resolve (or reopen) an error, or acknowledge and/or resolve an alert; members, admins and
+        tokens may. The body is the type's schema (x-body-by-type)."""
         q = request.query_params
         kind = params.choice(q, "type", PATCH_TYPES, required=True)
         pk = params.uuid_param(q, "id")
@@ -231,8 +278,9 @@ class MonitoringEndpoint(AuditedAPIMixin, APIView):
         return s.validated_data
 
     # --- DELETE ----------------------------------------------------------------------------------
-    @extend_schema(parameters=QUERY_PARAMETERS, responses={200: ENVELOPE}, operation_id="monitoring_delete")
+    @extend_schema(parameters=DELETE_PARAMETERS, operation_id="monitoring_delete")
     def delete(self, request):
+        """Delete records older than retention_days, now (super admins only)."""
         q = request.query_params
         if self.principal.team_ids(PRUNE) is not None:
             raise PermissionDenied("Only super admins may delete data for retention.")

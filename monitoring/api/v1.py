@@ -34,6 +34,7 @@ from ..schemas import INT_MAX, KINDS, AlertUpdateIn, ErrorUpdateIn, StrictSerial
 from ..serializers import AlertOut, ErrorOut, ExecutionOut, LogOut, PerformanceOut, WorkflowOut, serialize
 from .audit import AuditedAPIMixin
 from .idempotency import idempotent
+from .openapi import FlowtowerAutoSchema
 from .pagination import LogCursor
 from .monitoring_endpoint import ingest_team
 
@@ -211,6 +212,8 @@ def _validated(schema, data, partial=False):
 
 
 class ScopedViewSetMixin(AuditedAPIMixin):
+    schema = FlowtowerAutoSchema()
+
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         request.principal = self.principal
@@ -222,7 +225,7 @@ class ScopedViewSetMixin(AuditedAPIMixin):
 
 # --- workflows and executions ------------------------------------------------------------------------
 @extend_schema_view(create=extend_schema(request=WorkflowIn), partial_update=extend_schema(request=WorkflowUpdateIn),
-                    update=extend_schema(request=WorkflowIn))
+                    update=extend_schema(request=WorkflowUpdateIn))
 class WorkflowViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     serializer_class = WorkflowOut
     filterset_class = WorkflowFilter
@@ -265,7 +268,11 @@ class WorkflowViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@extend_schema_view(create=extend_schema(request=ExecutionIn), partial_update=extend_schema(request=ExecutionUpdateIn))
+@extend_schema_view(
+    # Posting an execution that exists already updates it: 200 instead of 201.
+    create=extend_schema(request=ExecutionIn, responses={200: ExecutionOut, 201: ExecutionOut}),
+    partial_update=extend_schema(request=ExecutionUpdateIn),
+)
 class ExecutionViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = ExecutionOut
     filterset_class = ExecutionFilter
