@@ -10,6 +10,8 @@ import time
 
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from rest_framework.throttling import SimpleRateThrottle
 
 from ..models import ServiceToken
@@ -20,11 +22,28 @@ logger = logging.getLogger(__name__)
 REDIS_RETRY_SECONDS = 5
 _local_counters = LocMemCache("flowtower-throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 10000}})
 _shared_cache_down_until = 0.0
+_shared_cache = None
+
+
+def _shared():
+    # One cache client (and Redis connection pool) per process: under ASGI `caches["default"]` is
+    # a new client per request, which opened a new Redis connection for every API call.
+    global _shared_cache
+    if _shared_cache is None:
+        _shared_cache = caches.create_connection("default")
+    return _shared_cache
+
+
+@receiver(setting_changed)
+def _forget_shared_cache(setting, **kwargs):
+    global _shared_cache
+    if setting == "CACHES":
+        _shared_cache = None
 
 
 def _counter_cache():
     """The shared cache, or the per-process fallback while the shared one is known to be down."""
-    return _local_counters if time.monotonic() < _shared_cache_down_until else caches["default"]
+    return _local_counters if time.monotonic() < _shared_cache_down_until else _shared()
 
 
 def _shared_cache_failed(exc):
