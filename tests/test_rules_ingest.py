@@ -63,6 +63,28 @@ def test_a_performance_record_never_changes_a_finished_state(team, state, failed
     assert after.duration_ms == 12_000  # the measured duration is still taken
 
 
+def test_an_error_stops_a_running_execution_at_the_errors_time(team):
+    start = timezone.now() - timedelta(minutes=1)
+    post_records(team, "log", {"log_level": "info", "message": "start", "timestamp": start.isoformat()})
+    failed_at = start + timedelta(seconds=12)
+    post_records(team, "error", {"error_message": "boom", "timestamp": failed_at.isoformat()})
+    execution = Execution.objects.get()
+    assert (execution.state, execution.stopped_at, execution.duration_ms) == ("error", failed_at, 12_000)
+
+
+def test_the_current_step_follows_the_logs_node_and_step(team):
+    post_records(team, "log", {"log_level": "info", "message": "a", "node_name": "Fetch", "step_number": 1})
+    post_records(team, "log", {"log_level": "info", "message": "b", "node_name": "Transform"})  # no step number
+    execution = Execution.objects.get()
+    assert (execution.current_step, execution.step_number) == ("Transform", 1)
+    post_records(team, "log", {"log_level": "info", "message": "c", "step_number": 3})  # no node name
+    execution = Execution.objects.get()
+    assert (execution.current_step, execution.step_number) == ("Transform", 3)
+    post_records(team, "log", {"log_level": "info", "message": "d"})  # neither: nothing moves
+    execution = Execution.objects.get()
+    assert (execution.current_step, execution.step_number) == ("Transform", 3)
+
+
 @pytest.mark.parametrize("state", ["new", "queued", "waiting"])
 def test_a_log_starts_an_execution_that_has_not_finished(team, state):
     finished_execution(team, "success")

@@ -60,10 +60,26 @@ def test_only_successful_runs_make_the_estimate(workflow):
     assert live_status(workflow, now=NOW)["estimated_remaining_time"] == 20_000 - ELAPSED_MS
 
 
+def test_only_this_workflows_runs_with_a_duration_count(workflow, team):
+    past_runs(workflow, [6000] * 5)
+    other = Workflow.objects.create(team=team, external_id="wf-other")
+    past_runs(other, [600_000] * 5, prefix="other")
+    Execution.objects.create(workflow=workflow, external_id="no-duration", state="success",
+                             started_at=NOW - timedelta(minutes=5))
+    running(workflow)
+    assert live_status(workflow, now=NOW)["estimated_remaining_time"] == 1000
+
+
 def test_progress_falls_back_to_elapsed_over_expected_duration(workflow):
     past_runs(workflow, TWENTY)
     running(workflow)  # no step information at all
     assert live_status(workflow, now=NOW)["progress_percentage"] == 25  # 5 s of an expected 20 s
+
+
+def test_progress_by_time_is_rounded_to_the_nearest_percent(workflow):
+    past_runs(workflow, [6000] * 5)
+    running(workflow)
+    assert live_status(workflow, now=NOW)["progress_percentage"] == 83  # 5 s of 6 s is 83.3 %
 
 
 def test_a_step_number_without_expected_steps_uses_the_duration(workflow):
@@ -78,12 +94,28 @@ def test_progress_by_steps_when_they_are_known(workflow):
     assert live_status(workflow, now=NOW)["progress_percentage"] == 12  # round(12.5), not 25 by time
 
 
+def performance(workflow, execution_id, node_count, minutes_ago):
+    PerformanceMetric.objects.create(workflow=workflow, execution=Execution.objects.get(external_id=execution_id),
+                                     total_duration=10_000, node_count=node_count,
+                                     timestamp=NOW - timedelta(minutes=minutes_ago))
+
+
 def test_expected_steps_from_the_last_performance_record(workflow):
     past_runs(workflow, TWENTY)
-    PerformanceMetric.objects.create(workflow=workflow, execution=Execution.objects.get(external_id="past-0"),
-                                     total_duration=10_000, node_count=10, timestamp=NOW - timedelta(hours=1))
+    performance(workflow, "past-2", 4, minutes_ago=70)
+    performance(workflow, "past-1", 10, minutes_ago=65)
+    performance(workflow, "past-0", 0, minutes_ago=60)  # no nodes counted: not a step count
     running(workflow, step_number=3)
     assert live_status(workflow, now=NOW)["progress_percentage"] == 30
+
+
+def test_another_workflows_performance_records_give_no_step_count(workflow, team):
+    past_runs(workflow, TWENTY)
+    other = Workflow.objects.create(team=team, external_id="wf-other")
+    past_runs(other, [1000], prefix="other")
+    performance(other, "other-0", 10, minutes_ago=1)
+    running(workflow, step_number=3)
+    assert live_status(workflow, now=NOW)["progress_percentage"] == 25  # by time, not 3 of 10 steps
 
 
 @pytest.mark.parametrize("step, total", [(4, 4), (9, 4)])
