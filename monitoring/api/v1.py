@@ -36,6 +36,7 @@ from .audit import AuditedAPIMixin
 from .idempotency import idempotent
 from .openapi import FlowtowerAutoSchema
 from .pagination import LogCursor
+from .params import MAX_UTC_OFFSET
 from .monitoring_endpoint import ingest_team
 
 UUID_RE = r"[0-9a-fA-F-]{32,36}"
@@ -47,12 +48,18 @@ class ChoiceInFilter(filters.BaseInFilter, filters.ChoiceFilter):
 
 
 class UTCIsoDateTimeField(IsoDateTimeField):
-    """In UTC: Python accepts UTC offsets up to ±24 h, PostgreSQL only up to ±15:59."""
+    """In UTC, refusing UTC offsets beyond ±15:59 as the monitoring endpoint does: Python accepts
+    them up to ±24 h, PostgreSQL does not, and no real time zone is that far from UTC."""
 
     def to_python(self, value):
         result = super().to_python(value)
+        if result is None:
+            return None
+        offset = result.utcoffset()
+        if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+            raise forms.ValidationError("has a UTC offset beyond ±15:59.", code="invalid")
         try:
-            return result.astimezone(dt_timezone.utc) if result is not None else None
+            return result.astimezone(dt_timezone.utc)
         except OverflowError:
             raise forms.ValidationError("Datetime value out of range.", code="invalid")
 
