@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from monitoring import events
 from monitoring.ingest import ingest
 from monitoring.masking import MASK
 from monitoring.models import Alert, Execution, ExecutionLog
@@ -91,6 +92,53 @@ def test_a_log_starts_an_execution_that_has_not_finished(team, state):
     Execution.objects.update(state=state, stopped_at=None)
     post_records(team, "log", {"log_level": "info", "message": "go"})
     assert Execution.objects.get().state == "running"
+
+
+# --- what live pages are told ("Live updates over websockets") ---------------------------------------------
+
+
+@pytest.fixture
+def published(django_capture_on_commit_callbacks):
+    """published(fn) runs fn and returns the events sent after its commit, as
+    (type, action, team id, workflow pk, record id)."""
+    seen = []
+
+    def receiver(sender, event, **kwargs):
+        seen.append(event)
+
+    def run(fn):
+        seen.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            fn()
+        return [(e.type, e.action, e.team_id, e.workflow_pk, str(e.data.get("id"))) for e in seen]
+
+    events.monitoring_event.connect(receiver)
+    yield run
+    events.monitoring_event.disconnect(receiver)
+
+
+def test_events_say_created_then_updated(team, published):
+    def first():
+        post_records(team, "log", {"log_level": "info", "message": "a", "node_name": "Fetch"})
+
+    got = published(first)
+    execution, log = Execution.objects.get(), ExecutionLog.objects.get()
+    wf = execution.workflow_id
+    assert sorted(got) == sorted([("execution", "created", team.pk, wf, str(execution.pk)),
+                                  ("log", "created", team.pk, wf, str(log.pk))])
+
+    def second():
+        post_records(team, "error", {"error_message": "boom"})
+
+    got = published(second)
+    assert ("execution", "updated", team.pk, wf, str(execution.pk)) in got
+    assert [e[:4] for e in got if e[0] == "error"] == [("error", "created", team.pk, wf)]
+
+
+def test_a_record_that_changes_nothing_sends_no_execution_event(team, published):
+    finished_execution(team, "success")
+    got = published(lambda: post_records(team, "alert", {"alert_type": "error", "severity": "info", "title": "t"}))
+    assert [e[:2] for e in got] == [("alert", "created")]
 
 
 # --- masking of alert titles ---------------------------------------------------------------------------
