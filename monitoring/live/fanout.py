@@ -49,12 +49,12 @@ def send_events(events):
     layer = get_channel_layer()
     if layer is None:
         return
-    messages = []
+    messages, texts = [], {}  # each event goes to three groups; it is encoded once
     for group, group_events in _grouped(events).items():
         kept = group_events[:MAX_EVENTS_PER_MESSAGE]
         messages.append((group, {
             "type": MESSAGE_TYPE,
-            "events": [to_text(e) for e in kept],
+            "events": [texts[id(e)] if id(e) in texts else texts.setdefault(id(e), to_text(e)) for e in kept],
             "omitted": len(group_events) - len(kept),
         }))
     if messages:
