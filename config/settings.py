@@ -262,6 +262,28 @@ FLOWTOWER_MASK_KEYS = env.list(
              "private_key", "credential"],
 )
 
+# --- alerting ---------------------------------------------------------------------------------------
+# Fernet keys (comma-separated; the first encrypts, all decrypt) for integration secrets: alert
+# channels' webhook URLs, keys, bot tokens and SMTP passwords, n8n API keys. See docs/security.md.
+FLOWTOWER_ENCRYPTION_KEYS = env.list("FLOWTOWER_ENCRYPTION_KEYS", default=[])
+# Outbound calls (webhooks, Slack, …) go to user-supplied URLs: they may not reach loopback,
+# private, link-local or metadata addresses unless this is on (a local install, the tests).
+FLOWTOWER_ALLOW_PRIVATE_OUTBOUND = env.bool("FLOWTOWER_ALLOW_PRIVATE_OUTBOUND", default=False)
+# The address people reach Flowtower at: notifications link to their alert's page under it.
+FLOWTOWER_BASE_URL = env.str("FLOWTOWER_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Seconds a delivery may take (connect + read), attempts before giving up, failed deliveries in a
+# row before the Channels page marks a channel failing.
+FLOWTOWER_DELIVERY_TIMEOUT = env.float("FLOWTOWER_DELIVERY_TIMEOUT", default=10.0)
+FLOWTOWER_DELIVERY_MAX_ATTEMPTS = env.int("FLOWTOWER_DELIVERY_MAX_ATTEMPTS", default=5)
+FLOWTOWER_CHANNEL_FAILING_AFTER = env.int("FLOWTOWER_CHANNEL_FAILING_AFTER", default=3)
+
+# Email notifications: SMTP (EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587), or the
+# console in the demo.
+_email = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://127.0.0.1:25")
+vars().update(_email)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="flowtower@localhost")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None

@@ -9,6 +9,11 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 os.environ.setdefault("LOG_FORMAT", "text")
+# A fixed test-only Fernet key for channel secrets; the local receivers the tests start listen on
+# 127.0.0.1, which production refuses as an outbound target.
+os.environ.setdefault("FLOWTOWER_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWtleS0wMTIzNDU2Nzg5YWJjZGVmZ2g=")
+os.environ.setdefault("FLOWTOWER_ALLOW_PRIVATE_OUTBOUND", "true")
+os.environ.setdefault("EMAIL_URL", "smtp://127.0.0.1:25")
 
 from .settings import *  # noqa: E402,F401,F403
 

@@ -143,6 +143,7 @@ def _build_error(r, common):
 def _build_alert(r, common):
     return Alert(
         **common,
+        team_id=common["workflow"].team_id,
         alert_type=r["alert_type"],
         severity=r["severity"],
         # Masking can lengthen a short secret ("password=a" -> "password=********"); the column is 255.

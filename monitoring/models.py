@@ -291,16 +291,42 @@ class AlertSeverity(models.TextChoices):
     CRITICAL = "critical", "Critical"
 
 
+class AlertSource(models.TextChoices):
+    POSTED = "posted", "Posted"  # by a service, through the REST API
+    RULE = "rule", "Alert rule"  # raised by one of the team's alert rules
+    ALERTMANAGER = "alertmanager", "Alertmanager"  # received from Prometheus' Alertmanager
+
+
+class AlertStatus(models.TextChoices):
+    FIRING = "firing", "Firing"
+    RESOLVED = "resolved", "Resolved"
+
+
 class Alert(models.Model):
+    """Something that needs a person's attention. One open alert per team and fingerprint: a
+    repeat raises `occurrences` and `last_seen_at` instead of adding a row (monitoring.services
+    .raise_alert). `timestamp` is when it was first seen. The workflow is optional: an
+    infrastructure alert from Alertmanager belongs to a team but to no workflow."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="alerts")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="alerts")
+    workflow = models.ForeignKey(Workflow, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
     execution = models.ForeignKey(Execution, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
     alert_type = models.CharField(max_length=16, choices=AlertType.choices)
     severity = models.CharField(max_length=16, choices=AlertSeverity.choices)
     title = models.CharField(max_length=255)
     description = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
-    timestamp = models.DateTimeField(default=timezone.now)
+    timestamp = models.DateTimeField(default=timezone.now, help_text="First seen")
+    # Deduplication: what makes two reports "the same alert", how often and when last it was seen.
+    fingerprint = models.CharField(max_length=128, blank=True)
+    source = models.CharField(max_length=16, choices=AlertSource.choices, default=AlertSource.POSTED)
+    occurrences = models.PositiveIntegerField(default=1)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    labels = models.JSONField(default=dict, blank=True)
+    # Set by the alerting engine: recorded and shown, but not notified.
+    silenced = models.BooleanField(default=False)
+    inhibited = models.BooleanField(default=False)
     acknowledged = models.BooleanField(default=False)
     acknowledged_by = models.CharField(max_length=255, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
@@ -310,18 +336,37 @@ class Alert(models.Model):
     resolution_notes = models.TextField(blank=True)
 
     class Meta:
+        constraints = [
+            # The database, not a read-then-write, keeps one open alert per fingerprint, so two
+            # workers raising the same alert at once cannot both create it.
+            models.UniqueConstraint(
+                fields=["team", "fingerprint"],
+                condition=Q(resolved=False) & ~Q(fingerprint=""),
+                name="alert_one_open_per_fingerprint",
+            ),
+        ]
         indexes = [
+            models.Index(fields=["team", "-timestamp"], name="alert_team_ts"),
             models.Index(fields=["workflow", "-timestamp"], name="alert_wf_ts"),
             models.Index(fields=["-timestamp"], name="alert_ts"),
             models.Index(
                 fields=["workflow", "-timestamp"], name="alert_unacknowledged", condition=Q(acknowledged=False)
             ),
             models.Index(fields=["workflow", "-timestamp"], name="alert_unresolved", condition=Q(resolved=False)),
+            models.Index(fields=["team", "-timestamp"], name="alert_team_open", condition=Q(resolved=False)),
         ]
         ordering = ["-timestamp"]
 
     def __str__(self):
         return f"[{self.severity}] {self.title}"
+
+    @property
+    def status(self):
+        return AlertStatus.RESOLVED if self.resolved else AlertStatus.FIRING
+
+    @property
+    def first_seen_at(self):
+        return self.timestamp
 
 
 class IdempotencyKey(models.Model):

@@ -2,13 +2,13 @@
 alerts, creating and updating executions and workflows. Every adapter (REST API, admin, web UI)
 calls these, so the rules and the events they publish are the same everywhere."""
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import events
 from .access import Principal
 from .ingest import ensure_workflows
-from .models import FINAL_STATES, Execution
+from .models import FINAL_STATES, Alert, AlertSource, Execution
 from .serializers import serialize
 
 
@@ -20,10 +20,13 @@ def _actor_name(principal: Principal, claimed: str = "") -> str:
     return principal.display_name
 
 
+def _publish(kind, action, obj):
+    team_id = obj.team_id if kind == "alert" else obj.workflow.team_id
+    events.publish([events.MonitoringEvent(kind, action, team_id, obj.workflow_id, serialize(kind, obj))])
+
+
 def _publish_update(kind, obj):
-    events.publish(
-        [events.MonitoringEvent(kind, "updated", obj.workflow.team_id, obj.workflow_id, serialize(kind, obj))]
-    )
+    _publish(kind, "updated", obj)
 
 
 def _locked_fresh(obj):
@@ -139,3 +142,67 @@ def update_execution(execution, data):
     _publish_update("execution", execution)
     return execution
 
+
+
+# What a repeat of an open alert may change: the newest report's wording and severity win.
+_REPEAT_FIELDS = ("severity", "title", "description", "alert_type", "execution", "labels", "metadata")
+
+
+def raise_alert(team, *, fingerprint, alert_type, severity, title, source=AlertSource.POSTED, description="",
+                workflow=None, execution=None, labels=None, metadata=None, at=None):
+    """Record that an alert condition holds, deduplicated: while an alert with this team and
+    fingerprint is open (not resolved), a repeat raises its occurrence count and last-seen time
+    (and takes the newest wording) instead of adding a row. Every source (REST posts, alert rules,
+    Alertmanager) comes through here, so the alerting engine sees one alert, created once and
+    then updated. Returns (alert, created)."""
+    at = at or timezone.now()
+    fields = {
+        "severity": severity, "title": title[:255], "description": description, "alert_type": alert_type,
+        "execution": execution, "labels": labels or {}, "metadata": metadata or {},
+    }
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                alert = (Alert.objects.select_for_update(of=("self",))
+                         .filter(team=team, fingerprint=fingerprint, resolved=False).first())
+                if alert is None:
+                    alert = Alert.objects.create(team=team, workflow=workflow, fingerprint=fingerprint, source=source,
+                                                 timestamp=at, last_seen_at=at, **fields)
+                    alert.workflow = workflow
+                    _publish("alert", "created", alert)
+                    return alert, True
+                alert.occurrences += 1
+                alert.last_seen_at = max(alert.last_seen_at, at)
+                for name in _REPEAT_FIELDS:
+                    setattr(alert, name, fields[name])
+                alert.save(update_fields=["occurrences", "last_seen_at", *_REPEAT_FIELDS])
+                _publish("alert", "updated", alert)
+                return alert, False
+        except IntegrityError:
+            # Another worker created the open alert between our read and our insert (the partial
+            # unique index refused ours): the second pass finds and updates theirs.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+@transaction.atomic
+def clear_alert(team, fingerprint, *, by="Flowtower (condition cleared)", at=None, notes=""):
+    """Resolve the open alert with this fingerprint because its condition no longer holds (a rule
+    that resolves by itself, Alertmanager's "resolved"). Returns the alert, or None if none was open."""
+    alert = (Alert.objects.select_for_update(of=("self",))
+             .filter(team=team, fingerprint=fingerprint, resolved=False).first())
+    if alert is None:
+        return None
+    wanted = {"resolved": True, "resolved_at": at or timezone.now(), "resolved_by": by}
+    if notes:
+        wanted["resolution_notes"] = notes
+    return _apply_changes("alert", alert, wanted)
+
+
+@transaction.atomic
+def mark_alert(alert, *, silenced=None, inhibited=None):
+    """Set the alerting engine's marks on an alert (recorded and shown, not notified)."""
+    alert = _locked_fresh(alert)
+    wanted = {name: value for name, value in (("silenced", silenced), ("inhibited", inhibited)) if value is not None}
+    return _apply_changes("alert", alert, wanted)
