@@ -52,6 +52,7 @@ credentials:
 services:
 	@scripts/ensure_services.sh
 	@scripts/ensure_browser.sh
+	@scripts/ensure_alertmanager.sh
 
 test: setup-test services
 	$(VENV)/bin/pytest
