@@ -239,6 +239,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ErrorSeverityEnum": "monitoring.models.ErrorSeverity",
         "AlertSeverityEnum": "monitoring.models.AlertSeverity",
+        "AlertStatusEnum": "monitoring.models.AlertStatus",
+        "DeliveryStatusEnum": "alerts.models.DeliveryStatus",
     },
 }
 

@@ -7,6 +7,7 @@ admin.site.index_title = "Monitoring administration"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("alerts.api.urls")),  # the alerting API; first, so monitoring's v1 router sees none of it
     path("api/", include("monitoring.api.urls")),
     path("", include("monitoring.web.urls")),
 ]
