@@ -8,6 +8,7 @@ class MonitoringConfig(AppConfig):
         from . import audit  # registers models with the audit trail
 
         audit.connect()
+        from . import crypto  # noqa: F401  registers the check that stored secrets still decrypt
         from .events import monitoring_events_committed
         from .live.fanout import on_events_committed
 

@@ -1,0 +1,1 @@
+"""Notification channel kinds (one package each) behind registry.py."""
