@@ -271,6 +271,9 @@ FLOWTOWER_ENCRYPTION_KEYS = env.list("FLOWTOWER_ENCRYPTION_KEYS", default=[])
 # Outbound calls (webhooks, Slack, …) go to user-supplied URLs: they may not reach loopback,
 # private, link-local or metadata addresses unless this is on (a local install, the tests).
 FLOWTOWER_ALLOW_PRIVATE_OUTBOUND = env.bool("FLOWTOWER_ALLOW_PRIVATE_OUTBOUND", default=False)
+# Networks (CIDR, comma-separated) outbound calls may reach even with that off, e.g. an internal
+# chat server: FLOWTOWER_OUTBOUND_ALLOWED_NETWORKS=10.20.0.0/16 (the metadata service stays refused).
+FLOWTOWER_OUTBOUND_ALLOWED_NETWORKS = env.list("FLOWTOWER_OUTBOUND_ALLOWED_NETWORKS", default=[])
 # The address people reach Flowtower at: notifications link to their alert's page under it.
 FLOWTOWER_BASE_URL = env.str("FLOWTOWER_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Seconds a delivery may take (connect + read), attempts before giving up, failed deliveries in a
