@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_save, pre_delete
 
 
 class AlertsConfig(AppConfig):
@@ -6,3 +7,16 @@ class AlertsConfig(AppConfig):
     reverse: it hears of new data through monitoring.events."""
 
     name = "alerts"
+
+    def ready(self):
+        from monitoring.events import monitoring_events_committed
+
+        from . import evaluation, evaluation_events
+        from . import notify
+        from .models import AlertRule
+
+        # Receivers: one line each.
+        monitoring_events_committed.connect(evaluation_events.on_events_committed, dispatch_uid="alerts.rules")
+        post_save.connect(evaluation.on_rule_saved, sender=AlertRule, dispatch_uid="alerts.rule_saved")
+        pre_delete.connect(evaluation.on_rule_deleting, sender=AlertRule, dispatch_uid="alerts.rule_deleting")
+        notify.connect_receivers()  # alert events → notifications; silence changes → marks

@@ -1,0 +1,56 @@
+"""Which workflows a rule covers: all of its team's, one workflow, or those carrying a tag."""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from monitoring.models import Workflow
+
+
+def in_scope(rule, workflow) -> bool:
+    """Whether one workflow (a model instance or a WorkflowRow) is covered by the rule."""
+    if workflow.team_id != rule.team_id:
+        return False
+    if rule.workflow_id:
+        return workflow.pk == rule.workflow_id
+    if rule.tag:
+        return rule.tag in (workflow.tags or [])
+    return True
+
+
+@dataclass(frozen=True)
+class WorkflowRow:
+    """What a window pass needs of a workflow; full model instances are loaded only for the few
+    that raise or clear an alert."""
+
+    pk: int
+    team_id: int
+    tags: tuple
+    active: bool
+    created_at: datetime
+
+
+class Scope:
+    """The workflows of the teams that have rules, loaded once per pass (one query) and indexed
+    by team and tag, so resolving 30,000 rules' scopes costs dictionary look-ups."""
+
+    def __init__(self, team_ids):
+        self.by_pk = {}
+        self._by_team = defaultdict(list)
+        self._by_tag = defaultdict(list)
+        rows = Workflow.objects.filter(team_id__in=team_ids).values_list("pk", "team_id", "tags", "active", "created_at")
+        for pk, team_id, tags, active, created_at in rows.iterator(chunk_size=5000):
+            tags = tuple(t for t in (tags or []) if isinstance(t, str))
+            row = WorkflowRow(pk, team_id, tags, active, created_at)
+            self.by_pk[pk] = row
+            self._by_team[team_id].append(row)
+            for tag in tags:
+                self._by_tag[(team_id, tag)].append(row)
+
+    def workflows(self, rule):
+        if rule.workflow_id:
+            row = self.by_pk.get(rule.workflow_id)
+            return [row] if row is not None and row.team_id == rule.team_id else []
+        if rule.tag:
+            return self._by_tag.get((rule.team_id, rule.tag), [])
+        return self._by_team.get(rule.team_id, [])
