@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("alerts.api.urls")),  # the alerting API; first, so monitoring's v1 router sees none of it
     path("api/", include("monitoring.api.urls")),
+    path("", include("alerts.web.urls")),  # the alerting pages, incl. /alerts/<uuid>/; before monitoring's pages
     path("", include("monitoring.web.urls")),
 ]
 

@@ -27,7 +27,7 @@
       Array.prototype.some.call(el.querySelectorAll("input[type=text], input:not([type]), textarea"),
         function (i) { return i.value; });
     if (busy) { el.dataset.stale = "1"; return; }
-    fetch(url || location.href, {credentials: "same-origin", headers: {"X-Requested-With": "live"}})
+    return fetch(url || location.href, {credentials: "same-origin", headers: {"X-Requested-With": "live"}})
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         if (!html) return;
@@ -111,7 +111,12 @@
       });
   }
 
+  // Other page scripts (alerts.js) hear every message as a "flowtower:live" event and may use refresh().
+  window.flowtowerRefresh = refresh;
+  function tell(msg) { document.dispatchEvent(new CustomEvent("flowtower:live", {detail: msg})); }
+
   function handle(msg) {
+    tell(msg);
     switch (msg.type) {
       case "log":
         addLog(msg.data);
@@ -171,6 +176,7 @@
     refresh("errors");
     refresh("alerts");
     refreshBadge();
+    tell({type: "reconnected"});
   }
 
   function connect() {
