@@ -87,6 +87,20 @@ def _told_channels(state):
     return list(Channel.objects.filter(pk__in=state.channels, enabled=True).order_by("pk"))
 
 
+def _forget_closing(alert, state):
+    """A person reopened the alert (or took back the acknowledgement): it starts over — notified
+    as firing again, and its next resolution (acknowledgement) is told again. True if reset."""
+    if not alert.resolved and state.resolved_notified_at is not None:
+        state.first_notified_at = state.last_notified_at = state.escalated_at = None
+        state.acknowledged_notified_at = state.resolved_notified_at = None
+        state.channels = []
+        return True
+    if not alert.acknowledged and state.acknowledged_notified_at is not None:
+        state.acknowledged_notified_at = None
+        return True
+    return False
+
+
 def _close(alert, state, context, sent):
     """Tell the channels that heard of the firing alert that it was resolved or acknowledged, once."""
     if alert.resolved:
@@ -131,13 +145,14 @@ def process(alert_id, context=None):
         state = AlertNotification.objects.select_for_update().get(pk=alert_id)
         # Read after taking the lock: whatever the previous holder marked or sent is visible.
         alert = Alert.objects.select_related("team", "workflow").get(pk=alert_id)
+        reopened = _forget_closing(alert, state)
         if not alert.resolved:
             alert = _refresh_marks(alert, context)
         if alert.resolved or alert.acknowledged:
             _close(alert, state, context, sent)
         elif not (alert.silenced or alert.inhibited):
             _fire(alert, state, context, sent)
-        if sent:
+        if sent or reopened:
             state.save()
     if context.follow_inhibited and alert.severity == AlertSeverity.CRITICAL and alert.workflow_id:
         # A critical alert that opens or resolves changes what its workflow's other alerts may say.

@@ -11,10 +11,12 @@ from standardwebhooks import Webhook
 
 from alerts.channels.webhook import generate_signing_secret
 from alerts.delivery import configure_channel
-from alerts.models import Channel, Delivery, Route
+from alerts.models import Channel, Delivery, Route, Silence
 from alerts.notify import process
+from monitoring.access import Principal
 from monitoring.events import monitoring_event
 from monitoring.models import Alert
+from monitoring.services import update_alert
 
 from alerting_notify_world import T0, clock, world  # noqa: F401  (fixtures)
 
@@ -121,8 +123,6 @@ def test_a_disabled_channel_is_not_notified(world):
 
 
 def test_marking_an_alert_publishes_one_update_and_starts_no_loop(world):
-    from alerts.models import Silence
-
     Silence.objects.create(team=world.team, matchers={"workflow": "wf-orders"}, ends_at=T0.replace(hour=23))
     events = []
 
@@ -168,3 +168,29 @@ def test_two_workers_processing_one_alert_at_once_notify_it_once(team):
     assert not failures
     assert sorted(len(sent) for sent in results) == [0, 1]
     assert list(Delivery.objects.filter(alert=alert).values_list("event", flat=True)) == ["firing"]
+
+
+def test_a_reopened_alert_is_notified_as_firing_again_and_its_next_resolution_too(world, make_user):
+    person = Principal(user=make_user("lead"))
+    alert = world.raise_()
+    world.at(5)
+    with world.committed():
+        update_alert(alert, person, resolved=True)
+    world.at(10)
+    with world.committed():
+        update_alert(alert, person, resolved=False, acknowledged=False)
+    world.at(15)
+    with world.committed():
+        update_alert(alert, person, resolved=True)
+    assert world.sent() == [("firing", "chat"), ("resolved", "chat"), ("firing", "chat"), ("resolved", "chat")]
+
+
+def test_taking_back_an_acknowledgement_brings_the_reminders_back(world, make_user):
+    Route.objects.filter(channel=world.chat).update(repeat_interval_minutes=60)
+    alert = world.acknowledge(world.raise_(), make_user("oncall"))
+    world.at(10)
+    with world.committed():
+        update_alert(alert, Principal(user=make_user("lead")), acknowledged=False)
+    world.at(60)
+    world.run_pass()
+    assert world.sent() == [("firing", "chat"), ("acknowledged", "chat"), ("repeat", "chat")]
