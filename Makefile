@@ -31,11 +31,15 @@ setup-test: $(VENV)/.installed-test
 # The demo: SQLite and no Redis unless DATABASE_URL / REDIS_URL are set. DEBUG is on only here.
 # The console stays quiet (`demo serve` is runserver without a line per request; LOG_LEVEL=WARNING:
 # problems still shown) so the passwords and token printed at start stay readable; `make
-# credentials` prints them again. DEMO_DIR holds the demo's secret key, token and credentials (0600).
+# credentials` prints them again. DEMO_DIR holds the demo's secret key, encryption key (channel secrets),
+# token and credentials (0600); the demo's channels may call local receivers (private outbound allowed).
 run: setup
 	@mkdir -p $(DEMO_DIR) && chmod 700 $(DEMO_DIR)
 	@test -s $(DEMO_DIR)/demo_secret_key || (umask 077; $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $(DEMO_DIR)/demo_secret_key)
-	@export DEBUG=1 SECRET_KEY="$${SECRET_KEY:-$$(cat $(DEMO_DIR)/demo_secret_key)}" LOG_LEVEL="$${LOG_LEVEL:-WARNING}"; \
+	@test -s $(DEMO_DIR)/demo_encryption_key || (umask 077; $(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' > $(DEMO_DIR)/demo_encryption_key)
+	@export DEBUG=1 SECRET_KEY="$${SECRET_KEY:-$$(cat $(DEMO_DIR)/demo_secret_key)}" LOG_LEVEL="$${LOG_LEVEL:-WARNING}" \
+		FLOWTOWER_ENCRYPTION_KEYS="$${FLOWTOWER_ENCRYPTION_KEYS:-$$(cat $(DEMO_DIR)/demo_encryption_key)}" \
+		FLOWTOWER_ALLOW_PRIVATE_OUTBOUND="$${FLOWTOWER_ALLOW_PRIVATE_OUTBOUND:-true}"; \
 	$(PY) manage.py migrate --noinput -v0 && \
 	$(PY) manage.py demo setup --url http://$(HOST):$(PORT) --token-file $(DEMO_DIR)/demo_token \
 		--credentials-file $(DEMO_DIR)/demo_credentials && \
