@@ -107,7 +107,8 @@ def _text(n):
     if n.workflow_name:
         lines.append(f"Workflow: {n.workflow_name}")
     if n.event != NotificationEvent.TEST:
-        lines.append(f"Team: {n.team_name} · Severity: {n.severity} · Status: {n.status} · Occurrences: {n.occurrences}")
+        lines.append(f"Team: {n.team_name} · Severity: {n.severity} · Status: {n.status} · "
+                     f"Occurrences: {n.occurrences}")
         lines.append(f"First seen: {_when(n.first_seen_at)} · Last seen: {_when(n.last_seen_at)}")
     if n.acknowledged_by:
         lines.append(f"Acknowledged by {n.acknowledged_by}")

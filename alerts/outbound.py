@@ -150,7 +150,8 @@ class _AddressRefused(requests.RequestException):
 def _explained(error, host, timeout):
     """An OutboundError saying what went wrong in words that name the host, never the URL."""
     if isinstance(error, _AddressRefused):
-        where = str(error.address) if error.host == str(error.address) else f"{error.host} resolves to {error.address}, which"
+        address = str(error.address)
+        where = address if error.host == address else f"{error.host} resolves to {address}, which"
         return OutboundRefused(
             f"refused: {where} is a loopback, private, link-local or other internal address; Flowtower does not "
             f"call those (FLOWTOWER_ALLOW_PRIVATE_OUTBOUND allows them on a local install)"

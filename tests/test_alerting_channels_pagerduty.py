@@ -41,7 +41,8 @@ def test_trigger_acknowledge_resolve_follow_the_alert_with_one_dedup_key(alert, 
     assert payload["summary"] == "[CRITICAL] Order sync failed"
     assert (payload["severity"], payload["source"], payload["component"]) == ("critical", "Order sync", "Order sync")
     assert payload["custom_details"]["description"] == "3 of the last 4 executions failed."
-    assert trigger["links"] == [{"href": f"{settings.FLOWTOWER_BASE_URL}/alerts/{alert.pk}/", "text": "Open in Flowtower"}]
+    link = f"{settings.FLOWTOWER_BASE_URL}/alerts/{alert.pk}/"
+    assert trigger["links"] == [{"href": link, "text": "Open in Flowtower"}] and trigger["client_url"] == link
     assert "payload" not in resolve
     assert [d.status for d in pagerduty.deliveries.all()] == ["sent"] * 3
 

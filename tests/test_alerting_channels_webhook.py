@@ -19,7 +19,8 @@ SIGNING_SECRET = webhook.generate_signing_secret()
 def received(alert, make_channel, httpserver, deliver):
     """The request a webhook channel made for the firing alert."""
     httpserver.expect_request("/flowtower", method="POST").respond_with_data("", status=204)
-    channel = make_channel("webhook", secrets={"url": httpserver.url_for("/flowtower"), "signing_secret": SIGNING_SECRET})
+    channel = make_channel("webhook", secrets={"url": httpserver.url_for("/flowtower"),
+                                               "signing_secret": SIGNING_SECRET})
     [done] = deliver(alert, channel)
     assert (done.status, done.response_code) == ("sent", 204)
     return httpserver.log[-1][0]

@@ -27,7 +27,8 @@ def attempts(deliveries):
     return [(d.attempt, d.status, d.response_code) for d in deliveries]
 
 
-def test_notify_sends_after_commit_and_records_the_delivery(alert, webhook, httpserver, django_capture_on_commit_callbacks):
+def test_notify_sends_after_commit_and_records_the_delivery(alert, webhook, httpserver,
+                                                            django_capture_on_commit_callbacks):
     httpserver.expect_request("/hook/SECRET-PATH", method="POST").respond_with_data("thanks")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         pending = delivery.notify(alert, webhook, "firing")

@@ -17,6 +17,10 @@ from alerts.outbound import OutboundError, OutboundRefused
 PRIVATE_OFF = override_settings(FLOWTOWER_ALLOW_PRIVATE_OUTBOUND=False, FLOWTOWER_OUTBOUND_ALLOWED_NETWORKS=[])
 
 
+def only_allowing(*networks):
+    return override_settings(FLOWTOWER_ALLOW_PRIVATE_OUTBOUND=False, FLOWTOWER_OUTBOUND_ALLOWED_NETWORKS=list(networks))
+
+
 @pytest.fixture
 def second_loopback_server():
     """A receiver on 127.0.0.2: an address the tests can allow on its own (FLOWTOWER_OUTBOUND_ALLOWED_NETWORKS)
@@ -62,7 +66,7 @@ def test_a_redirect_to_loopback_is_refused(httpserver, second_loopback_server):
     httpserver.expect_request("/internal").respond_with_data("internal data")
     target = f"http://127.0.0.1:{httpserver.port}/internal"
     second_loopback_server.expect_request("/hook").respond_with_data("", status=302, headers={"Location": target})
-    with override_settings(FLOWTOWER_ALLOW_PRIVATE_OUTBOUND=False, FLOWTOWER_OUTBOUND_ALLOWED_NETWORKS=["127.0.0.2/32"]):
+    with only_allowing("127.0.0.2/32"):
         with pytest.raises(OutboundRefused) as refused:
             outbound.request("GET", f"http://127.0.0.2:{second_loopback_server.port}/hook")
     assert "127.0.0.1 is a loopback" in str(refused.value)
@@ -73,19 +77,20 @@ def test_a_redirect_to_loopback_is_refused(httpserver, second_loopback_server):
 def test_allowed_networks_let_their_addresses_through_and_nothing_else(second_loopback_server):
     second_loopback_server.expect_request("/hook").respond_with_data("fine")
     url = f"http://127.0.0.2:{second_loopback_server.port}/hook"
-    with override_settings(FLOWTOWER_ALLOW_PRIVATE_OUTBOUND=False, FLOWTOWER_OUTBOUND_ALLOWED_NETWORKS=["127.0.0.2/32"]):
+    with only_allowing("127.0.0.2/32"):
         assert outbound.request("POST", url, json={}).status_code == 200
         with pytest.raises(OutboundRefused):
             outbound.request("POST", f"http://127.0.0.3:{second_loopback_server.port}/hook", json={})
     # The metadata service stays refused even inside an allowed network.
-    with override_settings(FLOWTOWER_ALLOW_PRIVATE_OUTBOUND=False, FLOWTOWER_OUTBOUND_ALLOWED_NETWORKS=["169.254.0.0/16"]):
+    with only_allowing("169.254.0.0/16"):
         with pytest.raises(OutboundRefused):
             outbound.request("GET", "http://169.254.169.254/latest/meta-data/")
 
 
 @override_settings(FLOWTOWER_ALLOW_PRIVATE_OUTBOUND=True)
 def test_with_private_outbound_allowed_the_local_receiver_is_reached(httpserver):
-    httpserver.expect_request("/hook", method="POST", json={"hello": "world"}).respond_with_data('{"ok": true}', status=201, content_type="application/json")
+    httpserver.expect_request("/hook", method="POST", json={"hello": "world"}).respond_with_data(
+        '{"ok": true}', status=201, content_type="application/json")
     answer = outbound.request("POST", httpserver.url_for("/hook"), json={"hello": "world"})
     assert (answer.status_code, answer.excerpt) == (201, '{"ok": true}')
     httpserver.check_assertions()

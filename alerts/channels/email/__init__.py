@@ -37,7 +37,8 @@ def validate(config, secrets):
 
 def send(channel, notification):
     try:
-        send_mail(" ".join(notification.title.split()), notification.text, None, channel.config["to"], fail_silently=False)
+        subject = " ".join(notification.title.split())  # one line: no header injection
+        send_mail(subject, notification.text, None, channel.config["to"], fail_silently=False)
     except smtplib.SMTPRecipientsRefused:
         raise DeliveryError("the mail server refused every recipient", retryable=False) from None
     except smtplib.SMTPResponseException as error:

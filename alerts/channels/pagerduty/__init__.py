@@ -13,7 +13,10 @@ DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 config_fields = (
     Field("events_url", "Events API URL", required=False, type="url", help=f"Default {DEFAULT_EVENTS_URL}"),
 )
-secret_fields = (Field("routing_key", "Integration (routing) key", help="32 characters, from the service's Events API v2 integration"),)
+secret_fields = (
+    Field("routing_key", "Integration (routing) key",
+          help="32 characters, from the service's Events API v2 integration"),
+)
 ACTIONS = {"firing": "trigger", "repeat": "trigger", "escalation": "trigger", "test": "trigger",
            "acknowledged": "acknowledge", "resolved": "resolve"}
 SEVERITIES = {"critical": "critical", "warning": "warning", "info": "info"}
