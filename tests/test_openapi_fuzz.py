@@ -27,6 +27,7 @@ import copy
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import jsonschema
 import pytest
@@ -46,6 +47,7 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis import checks
 from schemathesis.config import SchemathesisConfig
 
+from alerts.models import AlertRule, Channel, Delivery, Route, Silence
 from config.wsgi import application
 from monitoring.api.throttling import ServiceTokenThrottle, UserThrottle
 from monitoring.ingest import ingest
@@ -55,6 +57,7 @@ from monitoring.schemas import JSON_INT_MAX, JSON_INT_MIN, validate_records
 SCHEMA_URL = "/api/v1/schema/?format=json"
 MONITORING = "/api/workflows/monitoring/"
 RESOURCES = ("workflows", "executions", "logs", "errors", "performance", "alerts")
+ALERTING = ("alert-rules", "channels", "routes", "silences", "deliveries")
 TYPES = {
     "GET": ("logs", "errors", "performance", "alerts", "live-status", "dashboard"),
     "POST": ("log", "error", "performance", "alert", "batch"),
@@ -136,7 +139,24 @@ def seeded(db, team, other_team, monkeypatch):
         "errors": str(created["error"][0].pk),
         "performance": str(created["performance"][0].pk),
         "alerts": str(created["alert"][0].pk),
+        **_alerting(team, created["alert"][0]),
     }
+
+
+def _alerting(team, alert):
+    """The team's alerting set-up: a rule, a (log) channel, a route, a silence and a delivery, and
+    a disposable one of each for DELETE."""
+    ids = {}
+    for suffix in ("", ":delete"):
+        channel = Channel.objects.create(team=team, name=f"log{suffix}", kind="log")
+        ids["channels" + suffix] = channel.pk
+        ids["alert-rules" + suffix] = AlertRule.objects.create(team=team, name=f"r{suffix}", kind="execution_failed").pk
+        # On the first channel: deleting the disposable channel must not take the disposable route.
+        ids["routes" + suffix] = Route.objects.create(team=team, name=f"r{suffix}", channel_id=ids["channels"]).pk
+        ids["silences" + suffix] = Silence.objects.create(
+            team=team, matchers={"severity": "info"}, ends_at=timezone.now() + timedelta(days=1)).pk
+    ids["deliveries"] = Delivery.objects.create(alert=alert, channel_id=ids["channels"], event="firing").pk
+    return ids
 
 
 @pytest.fixture
@@ -334,10 +354,18 @@ V1_POSTS = [f"POST /api/v1/{resource}/" for resource in RESOURCES]
 V1_RESPONSES = ["PATCH /api/v1/errors/{id}/", "PATCH /api/v1/alerts/{id}/"]
 V1_ADMIN = ["PUT /api/v1/workflows/{id}/", "PATCH /api/v1/workflows/{id}/", "DELETE /api/v1/workflows/{id}/",
             f"DELETE {MONITORING}"]
+# The alerting set-up: everyone here reads it, super admins (team admins) change it, tokens post
+# Alertmanager's webhook. (Creating a rule or a channel depends on its kind's params, which the
+# document cannot tie to the kind: those are counted, not required.)
+ALERTING_READS = [f"GET /api/v1/{resource}/{path}" for resource in ALERTING for path in ("", "{id}/")]
+ALERTING_ADMIN = [f"DELETE /api/v1/{resource}/{{id}}/" for resource in ALERTING if resource != "deliveries"] + [
+    "POST /api/v1/channels/{id}/test/", "POST /api/v1/silences/{id}/expire/"]
+ALERTMANAGER = "POST /api/v1/integrations/alertmanager/"
 GOT_THROUGH = {
-    "token": V1_READS + V1_POSTS + V1_RESPONSES + ["PATCH /api/v1/executions/{id}/"],
-    "member": V1_READS + V1_RESPONSES,
-    "superuser": V1_READS + V1_POSTS + V1_RESPONSES + V1_ADMIN + ["PATCH /api/v1/executions/{id}/"],
+    "token": V1_READS + V1_POSTS + V1_RESPONSES + ["PATCH /api/v1/executions/{id}/"] + ALERTING_READS + [ALERTMANAGER],
+    "member": V1_READS + V1_RESPONSES + ALERTING_READS,
+    "superuser": V1_READS + V1_POSTS + V1_RESPONSES + V1_ADMIN + ["PATCH /api/v1/executions/{id}/"] + ALERTING_READS
+    + ALERTING_ADMIN,
 }
 
 

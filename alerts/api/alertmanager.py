@@ -21,7 +21,7 @@ from monitoring.models import AlertStatus
 from monitoring.schemas import _check_json
 
 from .. import alertmanager
-from .common import AlertingAutoSchema, UTCDateTimeField
+from .common import AlertingAutoSchema
 
 MAX_TEXT = 10_000
 MAX_LABEL_NAME = 255
@@ -52,8 +52,8 @@ class AlertmanagerAlert(serializers.Serializer):
     status = serializers.ChoiceField(choices=AlertStatus.choices)
     labels = LabelSetField()
     annotations = LabelSetField(required=False, default=dict)
-    startsAt = UTCDateTimeField()
-    endsAt = UTCDateTimeField(required=False, allow_null=True,
+    startsAt = serializers.DateTimeField()
+    endsAt = serializers.DateTimeField(required=False, allow_null=True,
                               help_text="0001-01-01T00:00:00Z (Alertmanager's zero time) while it has no end")
     generatorURL = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT, default="")
     fingerprint = serializers.CharField(max_length=128 - len(alertmanager.FINGERPRINT_PREFIX),

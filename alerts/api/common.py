@@ -3,7 +3,6 @@ with a role in the team, and the team's service tokens, may read), which team a 
 strict input, and fields whose values PostgreSQL would otherwise refuse with a 500."""
 
 import json
-from datetime import timezone as dt_timezone
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import transaction
@@ -77,7 +76,6 @@ class TeamAlertingViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
                                                                                "team": team})
                 serializer.is_valid(raise_exception=True)
                 obj = serializer.save(team=team, **self.created_by())
-                self.saved(obj)
             return Response(self.get_serializer(obj).data, status=status.HTTP_201_CREATED)
 
         return idempotent(request, self.principal, handler)
@@ -93,10 +91,6 @@ class TeamAlertingViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
         user = self.principal.user
         return {"created_by": user} if user is not None and user.pk is not None else {}
 
-    def saved(self, obj):
-        """After a create or an update, in its transaction: for viewsets whose objects others
-        must hear of."""
-
     def update(self, request, *args, **kwargs):
         obj = self.get_object()
         self.require(MANAGE, obj.team_id, NEEDS_ADMIN)
@@ -105,7 +99,6 @@ class TeamAlertingViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
                                              context={**self.get_serializer_context(), "team": obj.team})
             serializer.is_valid(raise_exception=True)
             obj = serializer.save()
-            self.saved(obj)
         return Response(self.get_serializer(obj).data)
 
     def destroy(self, request, *args, **kwargs):
@@ -160,17 +153,3 @@ class JSONObjectField(serializers.JSONField):
         if len(json.dumps(value)) > self.max_bytes:
             raise ValidationError(f"must be at most {self.max_bytes} bytes as JSON")
         return value
-
-
-class UTCDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 time, stored in UTC. Offsets beyond ±15:59 are refused (PostgreSQL would be)."""
-
-    def to_internal_value(self, value):
-        result = super().to_internal_value(value)
-        offset = result.utcoffset()
-        if offset is not None and abs(offset) > params.MAX_UTC_OFFSET:
-            raise ValidationError("has a UTC offset beyond ±15:59.")
-        try:
-            return result.astimezone(dt_timezone.utc)
-        except OverflowError:
-            raise ValidationError("is out of range.")
