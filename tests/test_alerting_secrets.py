@@ -107,8 +107,8 @@ def test_the_check_stops_migrate_when_no_key_decrypts_stored_secrets(make_channe
 def test_the_check_passes_on_a_database_without_tables():
     """Before the first migration there is nothing to decrypt and no table to query: `migrate`
     must be able to start. A fresh empty database, checked by a real manage.py process."""
-    name = "flowtower_b_empty_check"
     params = settings.DATABASES["default"]
+    name = f"{params['NAME']}_empty_check"
     admin = f"postgresql://{params['USER']}@{params['HOST']}:{params['PORT']}/postgres"
     with psycopg.connect(admin, autocommit=True) as pg:
         pg.execute(f"DROP DATABASE IF EXISTS {name}")
