@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .models import ROLE_RANK, Membership, Role, ServiceToken, Team
+from .models import ROLE_RANK, Alert, Membership, Role, ServiceToken, Team, Workflow
 
 READ, RESPOND, INGEST, MANAGE, PRUNE = "read", "respond", "ingest", "manage", "prune"
 
@@ -74,12 +74,30 @@ class Principal:
         return Team.objects.all() if ids is None else Team.objects.filter(pk__in=ids)
 
 
-def scope(queryset, principal: Principal, action: str = READ, team_field: str = "workflow__team"):
-    """Restrict a queryset to the teams where the principal may do `action`."""
+# How a model's rows reach their team. Alerts have a team of their own, because one from
+# Alertmanager may name no workflow; every other record belongs to its workflow's team.
+TEAM_PATHS = {Alert: "team", Workflow: "team", Membership: "team", ServiceToken: "team"}
+
+
+def team_path(model) -> str:
+    return TEAM_PATHS.get(model, "workflow__team")
+
+
+def team_id_of(obj) -> int:
+    """The id of the team `obj` belongs to, by the same path scoping uses."""
+    *hops, last = team_path(type(obj)).split("__")
+    for hop in hops:
+        obj = getattr(obj, hop)
+    return getattr(obj, f"{last}_id")
+
+
+def scope(queryset, principal: Principal, action: str = READ, team_field: str | None = None):
+    """Restrict a queryset to the teams where the principal may do `action`. `team_field` is how
+    a row reaches its team; by default the model's path (team_path)."""
     ids = principal.team_ids(action)
     if ids is None:
         return queryset
-    return queryset.filter(**{f"{team_field}__in": ids})
+    return queryset.filter(**{f"{team_field or team_path(queryset.model)}__in": ids})
 
 
 def principal_from_request(request) -> Principal:

@@ -5,8 +5,8 @@ permissions: users created by `add_member` are staff without any. Per model (Tea
 - view: anyone with a role in the object's team (READ);
 - change / add / delete: the access action named by change_action / add_action / delete_action,
   None meaning super admins only.
-Errors, alerts and executions change through monitoring.services, so the events and audit
-entries are the same as for the REST API.
+Errors, alerts, executions and workflows change through monitoring.services, so the events and
+audit entries are the same as for the REST API.
 """
 
 from django import forms
@@ -17,8 +17,10 @@ from django.utils import timezone
 
 from . import services
 from .access import INGEST, MANAGE, READ, RESPOND, principal_from_request, scope
+from .deduplication import posted_fingerprint
 from .models import (
     Alert,
+    AlertStatus,
     Execution,
     ExecutionLog,
     IdempotencyKey,
@@ -82,6 +84,8 @@ class TeamScopedAdmin(admin.ModelAdmin):
     team_editable = None
     # Fields changed through monitoring.services (see apply_service) instead of a plain save.
     service_fields = ()
+    # What apply_service's events serialize besides the row.
+    service_related = ("workflow__team",)
     show_full_result_count = False  # spares a count(*) over the whole table on every page
 
     # -- permissions ------------------------------------------------------------------------------
@@ -157,7 +161,7 @@ class TeamScopedAdmin(admin.ModelAdmin):
             return super().save_model(request, obj, form, change)
         # Services compare with the stored state ("acknowledge unless already acknowledged"), so
         # they get a fresh copy, not `obj`, which the form has already changed.
-        fresh = self.model._default_manager.select_related("workflow__team").get(pk=obj.pk)
+        fresh = self.model._default_manager.select_related(*self.service_related).get(pk=obj.pk)
         plain = [name for name in form.changed_data if name not in self.service_fields]
         for name in plain:
             setattr(fresh, name, getattr(obj, name))
@@ -279,12 +283,18 @@ class ServiceTokenAdmin(TeamScopedAdmin):
 class WorkflowAdmin(TeamScopedAdmin):
     team_field = "team"
     change_action = add_action = delete_action = MANAGE
+    # A change of these is a "workflow" event (the alerting engine's "deactivated" rule hears it).
+    service_fields = services.WORKFLOW_FIELDS
+    service_related = ("team",)
     list_display = ["external_id", "name", "team", "source", "active", "created_at", "updated_at"]
     list_filter = [TeamFilter, "active", "source"]
     search_fields = ["external_id", "name", "team__slug"]
     list_select_related = ["team"]
     readonly_fields = ["created_at", "updated_at"]
     date_hierarchy = "created_at"
+
+    def apply_service(self, principal, obj, changes):
+        services.update_workflow(obj, changes)
 
 
 @admin.register(Execution)
@@ -355,16 +365,66 @@ class PerformanceMetricAdmin(RecordAdmin):
     search_fields = ["workflow__external_id", "execution__external_id"]
 
 
+class AlertStatusFilter(admin.SimpleListFilter):
+    """Firing (not resolved) or resolved, as the API's ?status= says it."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return AlertStatus.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in AlertStatus.values:
+            return queryset.filter(resolved=self.value() == AlertStatus.RESOLVED)
+        return queryset
+
+
+class AlertForm(forms.ModelForm):
+    def clean(self):
+        data = super().clean()
+        team, workflow = data.get("team"), data.get("workflow")
+        if team is not None and workflow is not None and workflow.team_id != team.pk:
+            self.add_error("workflow", "This workflow belongs to another team than the alert.")
+        return data
+
+
 @admin.register(Alert)
 class AlertAdmin(RecordAdmin):
+    form = AlertForm
+    team_field = "team"  # its own: an alert from Alertmanager may name no workflow
     change_action = RESPOND
     team_editable = service_fields = ("acknowledged", "resolved", "resolution_notes")
-    readonly_fields = ["acknowledged_by", "acknowledged_at", "resolved_at", "resolved_by"]  # set by services
-    list_display = ["timestamp", "severity", "alert_type", "title", "workflow", "workflow__team", "acknowledged",
-                    "resolved"]
-    list_filter = ["resolved", "acknowledged", "severity", "alert_type", TeamFilter]
-    search_fields = ["title", "description", "workflow__external_id", "execution__external_id"]
+    service_related = ("team", "workflow", "execution")
+    # Set by services and the alerting engine, not by hand.
+    readonly_fields = ["acknowledged_by", "acknowledged_at", "resolved_at", "resolved_by", "fingerprint", "source",
+                       "occurrences", "last_seen_at", "silenced", "inhibited"]
+    list_display = ["timestamp", "severity", "alert_type", "title", "team", "workflow", "status", "occurrences",
+                    "last_seen_at", "source", "acknowledged", "silenced"]
+    list_filter = [AlertStatusFilter, "acknowledged", "severity", "alert_type", "source", "silenced", "inhibited",
+                   TeamFilter]
+    list_select_related = ["team", "workflow", "execution__workflow"]
+    search_fields = ["title", "description", "fingerprint", "workflow__external_id", "execution__external_id"]
     actions = ["acknowledge", "resolve"]
+
+    @admin.display(description="status", ordering="resolved")
+    def status(self, obj):
+        return obj.status.label
+
+    def persist(self, request, obj, form, change):
+        if change:
+            return super().persist(request, obj, form, change)
+        # A new alert is deduplicated like any other: a repeat of an open one counts it.
+        alert, _ = services.raise_alert(
+            obj.team, fingerprint=posted_fingerprint(obj.workflow.external_id if obj.workflow else "", obj.alert_type,
+                                                     obj.title),
+            alert_type=obj.alert_type, severity=obj.severity, title=obj.title, description=obj.description,
+            workflow=obj.workflow, execution=obj.execution, metadata=obj.metadata, at=obj.timestamp,
+        )
+        # The admin carries on with `obj` (log entry, redirect): make it the stored alert.
+        for f in Alert._meta.concrete_fields:
+            setattr(obj, f.attname, getattr(alert, f.attname))
+        obj._state.adding = False
 
     def apply_service(self, principal, obj, changes):
         services.update_alert(obj, principal, acknowledged=changes.get("acknowledged"),

@@ -5,12 +5,14 @@ monitoring.ingest / monitoring.services, which call `publish`. Listeners — the
 the websocket fan-out — connect to `monitoring_event` and never import the code that wrote the
 data, so they behave the same whatever the source. A rolled-back transaction publishes nothing.
 
-Event types: execution, log, error, performance, alert. `action` is created / updated.
-`data` is the object as the REST API returns it.
+Event types: execution, log, error, performance, alert, workflow. `action` is created / updated.
+`data` is the object as the REST API returns it. `workflow_pk` is None for an alert that belongs
+to no workflow (an infrastructure alert from Alertmanager). A "workflow" event (updated) says that
+a workflow's name, active flag or tags changed; its `changes` holds {field: [before, after]}.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.dispatch import Signal
@@ -26,11 +28,12 @@ monitoring_events_committed = Signal()
 
 @dataclass(frozen=True)
 class MonitoringEvent:
-    type: str  # execution | log | error | performance | alert
+    type: str  # execution | log | error | performance | alert | workflow
     action: str  # created | updated
     team_id: int
-    workflow_pk: int
+    workflow_pk: int | None  # None: an alert of no workflow
     data: dict
+    changes: dict | None = field(default=None, compare=False)  # workflow events: {field: [before, after]}
 
 
 def _report(responses):

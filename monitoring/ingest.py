@@ -2,7 +2,9 @@
 records (monitoring.schemas) to `ingest`, which in one transaction:
 
 1. registers unknown workflows to the team and creates unknown executions (state running);
-2. masks secrets and writes the records in bulk (one INSERT per kind, never one per row);
+2. masks secrets and writes the records in bulk (one INSERT per kind, never one per row) —
+   except alerts, which are deduplicated one by one (monitoring.deduplication): a repeat of an
+   open alert counts it instead of adding one;
 3. moves each touched execution's state (the rules are in docs/monitoring.md):
    - a log: new / queued / waiting -> running; current step = the log's node and step number;
    - an error: a not-yet-final execution -> error, stopped at the error's time;
@@ -21,10 +23,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import events
+from .deduplication import posted_fingerprint, record_alert
 from .masking import mask_data, mask_text
 from .models import (
     FINAL_STATES,
-    Alert,
     Execution,
     ExecutionLog,
     ExecutionState,
@@ -42,8 +44,11 @@ PERFORMANCE_FIELDS = [
 
 @dataclass
 class IngestResult:
-    created: dict = field(default_factory=lambda: defaultdict(list))  # kind -> [model instances]
+    # kind -> [model instances], in the order posted. For alerts, a repeat of an open alert is
+    # that alert (the same id twice when a batch repeats one).
+    created: dict = field(default_factory=lambda: defaultdict(list))
     executions: dict = field(default_factory=dict)  # execution pk -> Execution
+    new_alerts: set = field(default_factory=set)  # pks of the alerts this ingest created (not repeats)
 
     def counts(self):
         return {kind: len(self.created.get(kind, [])) for kind in ("log", "error", "performance", "alert")}
@@ -140,24 +145,45 @@ def _build_error(r, common):
     )
 
 
-def _build_alert(r, common):
-    return Alert(
-        **common,
-        team_id=common["workflow"].team_id,
-        alert_type=r["alert_type"],
-        severity=r["severity"],
-        # Masking can lengthen a short secret ("password=a" -> "password=********"); the column is 255.
-        title=mask_text(r["title"])[:255],
-        description=mask_text(r.get("description", "")),
-    )
+def _alert_fields(r, common):
+    """What record_alert takes for one posted alert."""
+    # Masking can lengthen a short secret ("password=a" -> "password=********"); the column is 255.
+    title = mask_text(r["title"])[:255]
+    return {
+        "fingerprint": r.get("fingerprint") or posted_fingerprint(r["workflow_id"], r["alert_type"], title),
+        "alert_type": r["alert_type"],
+        "severity": r["severity"],
+        "title": title,
+        "description": mask_text(r.get("description", "")),
+        "workflow": common["workflow"],
+        "execution": common["execution"],
+        "metadata": common["metadata"],
+        "at": common["timestamp"],
+    }
+
+
+def _record_alerts(team, records, workflows, executions, now):
+    """Posted alerts, deduplicated: each goes through record_alert. Taken in fingerprint order, so
+    concurrent batches lock open alerts in one order and cannot deadlock, and in time order
+    within a fingerprint, so the earliest report is the first seen. Returns (alerts in the order
+    posted, pks of those created)."""
+    prepared = [(_alert_fields(r, _common(r, workflows, executions, now)), index) for index, r in enumerate(records)]
+    prepared.sort(key=lambda p: (p[0]["fingerprint"], p[0]["at"], p[1]))
+    in_order, created = [None] * len(records), set()
+    for fields, index in prepared:
+        alert, new = record_alert(team, **fields)
+        in_order[index] = alert
+        if new:
+            created.add(alert.pk)
+    return in_order, created
 
 
 def _build_performance(r, common):
     return PerformanceMetric(**common, **{f: r.get(f) for f in PERFORMANCE_FIELDS if r.get(f) is not None})
 
 
-BUILDERS = {"log": _build_log, "error": _build_error, "alert": _build_alert, "performance": _build_performance}
-MODELS = {"log": ExecutionLog, "error": WorkflowError, "alert": Alert, "performance": PerformanceMetric}
+BUILDERS = {"log": _build_log, "error": _build_error, "performance": _build_performance}
+MODELS = {"log": ExecutionLog, "error": WorkflowError, "performance": PerformanceMetric}
 
 
 def _write(kind, objs):
@@ -228,14 +254,17 @@ def ingest(team, records, source="api"):
         changed = set()
         # Apply records to executions in time order, so the last step wins.
         applied = []
-        for kind in ("log", "error", "performance", "alert"):
+        for kind in ("log", "error", "performance"):
             objs = [BUILDERS[kind](r, _common(r, workflows, executions, now)) for r in records.get(kind, [])]
             if not objs:
                 continue
             written = _write(kind, objs)
             result.created[kind] = written
-            if kind != "alert":
-                applied.extend((obj.timestamp, kind, obj) for obj in written)
+            applied.extend((obj.timestamp, kind, obj) for obj in written)
+        if records.get("alert"):
+            # Alerts do not move their execution's state.
+            result.created["alert"], result.new_alerts = _record_alerts(team, records["alert"], workflows,
+                                                                        executions, now)
         for _, kind, obj in sorted(applied, key=lambda t: t[0]):
             if _advance_state(obj.execution, kind, obj):
                 changed.add(obj.execution.pk)
@@ -257,7 +286,19 @@ def _publish(team, result, touched):
         for e in touched
     ]
     for kind, objs in result.created.items():
+        if kind == "alert":
+            continue
         # One list serializer per kind: building a serializer per object costs more than the INSERT.
         out.extend(events.MonitoringEvent(kind, "created", team.pk, o.workflow_id, data)
                    for o, data in zip(objs, serialize_many(kind, objs)))
+    # One event per alert, as it stands at the end of the batch: created if this batch created
+    # it, else updated (a repeat counted).
+    latest = {}
+    for alert in result.created.get("alert", []):
+        if alert.pk not in latest or alert.occurrences > latest[alert.pk].occurrences:
+            latest[alert.pk] = alert
+    alerts = list(latest.values())
+    out.extend(events.MonitoringEvent("alert", "created" if a.pk in result.new_alerts else "updated", team.pk,
+                                      a.workflow_id, data)
+               for a, data in zip(alerts, serialize_many("alert", alerts)))
     events.publish(out)

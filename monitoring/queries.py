@@ -6,12 +6,13 @@ from datetime import timedelta
 from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
-from .access import READ, Principal, scope
+from .access import READ, Principal, scope, team_path
 from .models import (
     FAILED_STATES,
     FINAL_STATES,
     Alert,
     AlertSeverity,
+    AlertStatus,
     ErrorSeverity,
     Execution,
     ExecutionLog,
@@ -30,6 +31,10 @@ RECORD_MODELS = {
     "alerts": Alert,
     "executions": Execution,
 }
+
+# What serializing a record reads besides its row (monitoring.serializers).
+RELATED = {"alerts": ("team", "workflow", "execution")}
+DEFAULT_RELATED = ("workflow__team", "execution")
 
 PERIODS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
@@ -62,13 +67,23 @@ def find_workflows(principal: Principal, external_id=None, team_slug=None, actio
     return qs
 
 
-def records(kind, principal: Principal, workflows=None, **filters):
-    """A scoped queryset of one record kind ("logs", "errors", "performance", "alerts"), newest
-    first. Filters: execution_id, levels, severities, types, resolved, acknowledged, start, end, text."""
-    model = RECORD_MODELS[kind]
-    qs = scope(model.objects.select_related("workflow__team", "execution"), principal)
+def _narrowed(qs, workflows=None, team_slug=None):
+    """Only the given workflows' rows, or only one team's. A team's alerts include those of no
+    workflow; a list of workflows leaves them out."""
     if workflows is not None:
         qs = qs.filter(workflow__in=workflows)
+    if team_slug is not None:
+        qs = qs.filter(**{f"{team_path(qs.model)}__slug": team_slug})
+    return qs
+
+
+def records(kind, principal: Principal, workflows=None, team_slug=None, **filters):
+    """A scoped queryset of one record kind ("logs", "errors", "performance", "alerts"), newest
+    first. Filters: execution_id, levels, severities, types, resolved, acknowledged, start, end,
+    text; for alerts also status (firing / resolved) and sources."""
+    model = RECORD_MODELS[kind]
+    qs = scope(model.objects.select_related(*RELATED.get(kind, DEFAULT_RELATED)), principal)
+    qs = _narrowed(qs, workflows, team_slug)
     if filters.get("execution_id"):
         qs = qs.filter(execution__external_id=filters["execution_id"])
     if filters.get("levels"):
@@ -80,6 +95,10 @@ def records(kind, principal: Principal, workflows=None, **filters):
     for flag in ("resolved", "acknowledged"):
         if filters.get(flag) is not None:
             qs = qs.filter(**{flag: filters[flag]})
+    if filters.get("status"):
+        qs = qs.filter(resolved=filters["status"] == AlertStatus.RESOLVED)
+    if filters.get("sources"):
+        qs = qs.filter(source__in=filters["sources"])
     if filters.get("start"):
         qs = qs.filter(timestamp__gte=filters["start"])
     if filters.get("end"):
@@ -193,13 +212,12 @@ def system_health(finished, failed, unresolved_alerts, open_errors):
     return "healthy"
 
 
-def dashboard(principal: Principal, workflows=None, start=None, end=None):
-    """The dashboard summary over [start, end] for the given (already scoped) workflows,
-    or every workflow the principal may see. unresolved_alerts counts every open alert, however old."""
+def dashboard(principal: Principal, workflows=None, start=None, end=None, team_slug=None):
+    """The dashboard summary over [start, end] for the given (already scoped) workflows, one
+    team (team_slug), or everything the principal may see. unresolved_alerts counts every open
+    alert, however old; a team's alerts include those of no workflow."""
     def base(model, time_field="timestamp"):
-        qs = scope(model.objects.all(), principal)
-        if workflows is not None:
-            qs = qs.filter(workflow__in=workflows)
+        qs = _narrowed(scope(model.objects.all(), principal), workflows, team_slug)
         return qs, qs.filter(**{f"{time_field}__gte": start, f"{time_field}__lte": end})
 
     _, execs = base(Execution, "started_at")
@@ -225,7 +243,7 @@ def dashboard(principal: Principal, workflows=None, start=None, end=None):
         warning=Count("pk", filter=Q(severity=AlertSeverity.WARNING)),
     )
     _, logs = base(ExecutionLog)
-    related = ("workflow__team", "execution")
+    related = DEFAULT_RELATED
     return {
         "period": {"start": start, "end": end},
         "total_executions": e["total"],
@@ -243,6 +261,6 @@ def dashboard(principal: Principal, workflows=None, start=None, end=None):
         "recent_activity": {
             "logs": serialize_many("log", logs.select_related(*related).order_by("-timestamp")[:10]),
             "errors": serialize_many("error", errors.select_related(*related).order_by("-timestamp")[:5]),
-            "alerts": serialize_many("alert", alerts.select_related(*related).order_by("-timestamp")[:5]),
+            "alerts": serialize_many("alert", alerts.select_related(*RELATED["alerts"]).order_by("-timestamp")[:5]),
         },
     }

@@ -135,12 +135,33 @@ class PerformanceIn(RecordIn):
     bottleneck_nodes = serializers.ListField(child=_text(255), max_length=100, required=False, default=list)
 
 
+# Fingerprints the alerting engine makes itself: a posted alert must not count as (or resolve
+# with) a rule's or Alertmanager's alert.
+RESERVED_FINGERPRINT_PREFIXES = ("rule:", "am:")
+
+
+def _check_fingerprint(value):
+    if not value.strip():
+        raise serializers.ValidationError("must not be blank; leave it out to let the server compute one")
+    if value.startswith(RESERVED_FINGERPRINT_PREFIXES):
+        raise serializers.ValidationError(
+            f"must not start with {' or '.join(RESERVED_FINGERPRINT_PREFIXES)}: those are the alerting engine's"
+        )
+
+
 class AlertIn(RecordIn):
     execution_id = _text(255, required=False, allow_null=True, default=None)
     alert_type = serializers.ChoiceField(choices=AlertType.choices)
     severity = serializers.ChoiceField(choices=AlertSeverity.choices)
     title = _text(255)
     description = _optional_text(100_000)
+    # What makes two posts "the same alert": while one with this fingerprint is open, a repeat
+    # counts it (occurrences, last_seen_at) instead of adding an alert. Default: computed from the
+    # workflow id, alert type and title (monitoring.deduplication.posted_fingerprint).
+    fingerprint = _text(128, required=False, allow_null=True, default=None,
+                        validators=[_check_fingerprint],
+                        help_text="Alerts with the same fingerprint are one alert while it is open; default: "
+                                  "derived from workflow_id, alert_type and title.")
 
 
 # kind -> (input schema, batch key). The batch body uses the plural keys.

@@ -1,10 +1,10 @@
 """How monitoring objects look to clients: the REST APIs, websocket messages and events all use
 these, so every consumer sees the same shape. Querysets passed in must select_related
-`workflow__team` and `execution` (queries.py does)."""
+`workflow__team` and `execution` (alerts: `team`, `workflow` and `execution`; queries.py does)."""
 
 from rest_framework import serializers
 
-from .models import Alert, Execution, ExecutionLog, PerformanceMetric, Workflow, WorkflowError
+from .models import Alert, AlertStatus, Execution, ExecutionLog, PerformanceMetric, Workflow, WorkflowError
 
 
 class WorkflowOut(serializers.ModelSerializer):
@@ -66,12 +66,23 @@ class PerformanceOut(_RecordOut):
 
 
 class AlertOut(_RecordOut):
+    # An alert has a team of its own and may name no workflow (an infrastructure alert): then
+    # workflow_id is null.
+    team = serializers.CharField(source="team.slug", read_only=True)
+    workflow_id = serializers.CharField(source="workflow.external_id", read_only=True, allow_null=True)
+    status = serializers.ChoiceField(choices=AlertStatus.choices, read_only=True,
+                                     help_text="firing while not resolved, then resolved")
+    first_seen_at = serializers.DateTimeField(source="timestamp", read_only=True,
+                                              help_text="When the alert was first seen (the same as timestamp)")
+
     class Meta:
         model = Alert
         fields = _RecordOut.RECORD_FIELDS + [
             "alert_type", "severity", "title", "description", "metadata",
             "acknowledged", "acknowledged_by", "acknowledged_at", "resolved", "resolved_at", "resolved_by",
             "resolution_notes",
+            "status", "fingerprint", "source", "occurrences", "first_seen_at", "last_seen_at", "labels",
+            "silenced", "inhibited",
         ]
 
 
@@ -81,6 +92,7 @@ OUTPUT = {
     "performance": PerformanceOut,
     "alert": AlertOut,
     "execution": ExecutionOut,
+    "workflow": WorkflowOut,
 }
 
 

@@ -2,11 +2,12 @@
 alerts, creating and updating executions and workflows. Every adapter (REST API, admin, web UI)
 calls these, so the rules and the events they publish are the same everywhere."""
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from . import events
-from .access import Principal
+from .access import Principal, team_id_of
+from .deduplication import record_alert
 from .ingest import ensure_workflows
 from .models import FINAL_STATES, Alert, AlertSource, Execution
 from .serializers import serialize
@@ -20,9 +21,11 @@ def _actor_name(principal: Principal, claimed: str = "") -> str:
     return principal.display_name
 
 
-def _publish(kind, action, obj):
-    team_id = obj.team_id if kind == "alert" else obj.workflow.team_id
-    events.publish([events.MonitoringEvent(kind, action, team_id, obj.workflow_id, serialize(kind, obj))])
+def _publish(kind, action, obj, changes=None):
+    # A workflow event is its own workflow's; an alert may belong to no workflow (None).
+    workflow_pk = obj.pk if kind == "workflow" else obj.workflow_id
+    events.publish([events.MonitoringEvent(kind, action, team_id_of(obj), workflow_pk, serialize(kind, obj),
+                                           changes=changes)])
 
 
 def _publish_update(kind, obj):
@@ -37,9 +40,10 @@ def _locked_fresh(obj):
     fresh = type(obj)._default_manager.select_for_update(of=("self",)).get(pk=obj.pk)
     # Reuse the relations the caller already loaded (events and replies serialize workflow, team,
     # execution) while they still point at the same rows.
-    for relation in ("workflow", "execution"):
-        field = type(obj)._meta.get_field(relation)
-        if field.is_cached(obj) and getattr(fresh, field.attname) == getattr(obj, field.attname):
+    fields = {f.name: f for f in type(obj)._meta.concrete_fields}
+    for relation in ("team", "workflow", "execution"):
+        field = fields.get(relation)
+        if field is not None and field.is_cached(obj) and getattr(fresh, field.attname) == getattr(obj, field.attname):
             setattr(fresh, relation, getattr(obj, relation))
     return fresh
 
@@ -143,47 +147,49 @@ def update_execution(execution, data):
     return execution
 
 
+# What a person or service may change on a workflow through monitoring; `active` going false is
+# what the alerting engine's "deactivated" rule watches for.
+WORKFLOW_FIELDS = ("name", "active", "tags")
 
-# What a repeat of an open alert may change: the newest report's wording and severity win.
-_REPEAT_FIELDS = ("severity", "title", "description", "alert_type", "execution", "labels", "metadata")
+
+@transaction.atomic
+def update_workflow(workflow, changes):
+    """Change a workflow's name, active flag or tags (`changes`: {field: value}). When something
+    really changes, publishes a "workflow" "updated" event whose `changes` says what, as
+    {field: [before, after]}. Returns the stored workflow."""
+    unknown = set(changes) - set(WORKFLOW_FIELDS)
+    if unknown:
+        raise ValueError(f"not a workflow field that can change here: {', '.join(sorted(unknown))}")
+    workflow = _locked_fresh(workflow)
+    changed = {name: [getattr(workflow, name), value] for name, value in changes.items()
+               if getattr(workflow, name) != value}
+    for name, (_, value) in changed.items():
+        setattr(workflow, name, value)
+    if changed:
+        workflow.save(update_fields=[*changed, "updated_at"])
+        _publish("workflow", "updated", workflow, changes=changed)
+    return workflow
+
+
+def set_workflow_active(workflow, active):
+    """Activate or deactivate a workflow (n8n deactivates crashing workflows by itself)."""
+    return update_workflow(workflow, {"active": active})
 
 
 def raise_alert(team, *, fingerprint, alert_type, severity, title, source=AlertSource.POSTED, description="",
                 workflow=None, execution=None, labels=None, metadata=None, at=None):
     """Record that an alert condition holds, deduplicated: while an alert with this team and
     fingerprint is open (not resolved), a repeat raises its occurrence count and last-seen time
-    (and takes the newest wording) instead of adding a row. Every source (REST posts, alert rules,
-    Alertmanager) comes through here, so the alerting engine sees one alert, created once and
-    then updated. Returns (alert, created)."""
-    at = at or timezone.now()
-    fields = {
-        "severity": severity, "title": title[:255], "description": description, "alert_type": alert_type,
-        "execution": execution, "labels": labels or {}, "metadata": metadata or {},
-    }
-    for attempt in range(2):
-        try:
-            with transaction.atomic():
-                alert = (Alert.objects.select_for_update(of=("self",))
-                         .filter(team=team, fingerprint=fingerprint, resolved=False).first())
-                if alert is None:
-                    alert = Alert.objects.create(team=team, workflow=workflow, fingerprint=fingerprint, source=source,
-                                                 timestamp=at, last_seen_at=at, **fields)
-                    alert.workflow = workflow
-                    _publish("alert", "created", alert)
-                    return alert, True
-                alert.occurrences += 1
-                alert.last_seen_at = max(alert.last_seen_at, at)
-                for name in _REPEAT_FIELDS:
-                    setattr(alert, name, fields[name])
-                alert.save(update_fields=["occurrences", "last_seen_at", *_REPEAT_FIELDS])
-                _publish("alert", "updated", alert)
-                return alert, False
-        except IntegrityError:
-            # Another worker created the open alert between our read and our insert (the partial
-            # unique index refused ours): the second pass finds and updates theirs.
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+    (and takes the newest wording) instead of adding a row (monitoring.deduplication). Every
+    source (REST posts, alert rules, Alertmanager) comes through here or through ingest, which
+    uses the same function, so the alerting engine sees one alert, created once and then updated.
+    Publishes an "alert" event, created or updated, after commit. Returns (alert, created)."""
+    alert, created = record_alert(
+        team, fingerprint=fingerprint, alert_type=alert_type, severity=severity, title=title, source=source,
+        description=description, workflow=workflow, execution=execution, labels=labels, metadata=metadata, at=at,
+    )
+    _publish("alert", "created" if created else "updated", alert)
+    return alert, created
 
 
 @transaction.atomic

@@ -353,7 +353,7 @@ def test_dashboard_summary_values(api):
     post(api, "error", {**EXAMPLE_ERROR, "execution_id": "bad"})
     acknowledged = post(api, "alert", EXAMPLE_ALERT)
     ok(api.patch(f"{URL}?type=alert&id={acknowledged['id']}", EXAMPLE_ALERT_ACKNOWLEDGEMENT, format="json"))
-    resolved = post(api, "alert", {**EXAMPLE_ALERT, "severity": "info"})
+    resolved = post(api, "alert", {**EXAMPLE_ALERT, "severity": "info", "title": "Slow node"})
     ok(api.patch(f"{URL}?type=alert&id={resolved['id']}", {"resolved": True}, format="json"))
     # Another workflow's data is not counted when the dashboard names wf-001.
     post(api, "log", {**EXAMPLE_LOG, "workflow_id": "wf-002", "execution_id": "x"})
@@ -451,7 +451,7 @@ def old_and_new_data(api):
     post(api, "log", {**EXAMPLE_LOG, "execution_id": "exec-old", "timestamp": old})
     post(api, "error", {**EXAMPLE_ERROR, "execution_id": "exec-old", "timestamp": old})
     post(api, "performance", {**EXAMPLE_PERFORMANCE, "execution_id": "exec-old", "timestamp": old})
-    post(api, "alert", {**EXAMPLE_ALERT, "timestamp": old})
+    post(api, "alert", {**EXAMPLE_ALERT, "title": "Old alert", "timestamp": old})  # not a repeat of the new one
     new = post(api, "log", EXAMPLE_LOG)
     post(api, "error", EXAMPLE_ERROR)
     post(api, "performance", EXAMPLE_PERFORMANCE)

@@ -24,7 +24,8 @@ def seed(team, age_days, n_logs=3, execution="e"):
         "log": [{**base, "log_level": "info", "message": f"m{i}"} for i in range(n_logs)],
         "error": [{**base, "error_message": "x"}],
         "performance": [{**base, "total_duration": 10}],
-        "alert": [{**base, "alert_type": "error", "severity": "warning", "title": "t"}],
+        # One alert per execution (the same title twice would be one alert, seen twice).
+        "alert": [{**base, "alert_type": "error", "severity": "warning", "title": f"t {base['execution_id']}"}],
     }
     result = ingest(team, {k: validate_records(k, v)[0] for k, v in raw.items()})
     when = timezone.now() - timedelta(days=age_days)

@@ -82,7 +82,7 @@ def executions(workflow, *states, hours_ago=1):
 
 
 def alert(workflow, severity, days_ago=0, **fields):
-    return Alert.objects.create(workflow=workflow, alert_type="error", severity=severity, title="t",
+    return Alert.objects.create(team=workflow.team, workflow=workflow, alert_type="error", severity=severity, title="t",
                                 timestamp=timezone.now() - timedelta(days=days_ago, minutes=1), **fields)
 
 

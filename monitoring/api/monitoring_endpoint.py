@@ -11,9 +11,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import queries, retention, services
-from ..access import INGEST, PRUNE, READ, RESPOND
+from ..access import INGEST, PRUNE, READ, RESPOND, team_id_of
 from ..ingest import ingest
-from ..models import AlertSeverity, AlertType, ErrorSeverity, ErrorType, LogLevel
+from ..models import AlertSeverity, AlertSource, AlertStatus, AlertType, ErrorSeverity, ErrorType, LogLevel
 from ..schemas import BATCH_KEYS, KINDS, AlertUpdateIn, ErrorUpdateIn, validate_records
 from ..serializers import serialize, serialize_many
 from . import params
@@ -32,7 +32,7 @@ LIST_FILTERS = {
     "errors": {"severities": "severities", "types": "error_types", "resolved": "resolved"},
     "performance": {},
     "alerts": {"severities": "severities", "types": "alert_types", "acknowledged": "acknowledged",
-               "resolved": "resolved"},
+               "resolved": "resolved", "status": "status", "sources": "sources"},
 }
 SEVERITIES = {"errors": ErrorSeverity.values, "alerts": AlertSeverity.values}
 ALL_SEVERITIES = sorted({*ErrorSeverity.values, *AlertSeverity.values})
@@ -102,6 +102,10 @@ GET_PARAMETERS = [
            explode=False),
     _param("resolved", OpenApiTypes.BOOL, "type=errors and type=alerts."),
     _param("acknowledged", OpenApiTypes.BOOL, "type=alerts."),
+    _param("status", {"type": "string", "enum": AlertStatus.values},
+           "type=alerts: firing (not resolved) or resolved."),
+    _param("source", _list_of(AlertSource.values), "type=alerts: alerts from these sources only.", style="form",
+           explode=False),
     _param("start_time", OpenApiTypes.DATETIME, f"Records at or after this time. {TIME_RULE}"),
     _param("end_time", OpenApiTypes.DATETIME, f"Records at or before this time. {TIME_RULE}"),
     _param("period", {"type": "string", "enum": list(queries.PERIODS)},
@@ -138,12 +142,12 @@ class MonitoringEndpoint(AuditedAPIMixin, APIView):
         q = request.query_params
         kind = params.choice(q, "type", GET_TYPES, required=True)
         filters = self._read_filters(q, kind)
-        workflows = self._workflow_filter(q)
+        workflows, team_slug = self._workflow_filter(q)
         if kind == "live-status":
             return self._live_status(q, workflows)
         if kind == "dashboard":
-            return self._dashboard(workflows, filters)
-        return self._list(kind, workflows, filters)
+            return self._dashboard(workflows, team_slug, filters)
+        return self._list(kind, workflows, team_slug, filters)
 
     @staticmethod
     def _read_filters(q, kind):
@@ -159,6 +163,8 @@ class MonitoringEndpoint(AuditedAPIMixin, APIView):
             "alert_types": params.choice_list(q, "alert_type", AlertType.values),
             "resolved": params.boolean(q, "resolved"),
             "acknowledged": params.boolean(q, "acknowledged"),
+            "status": params.choice(q, "status", AlertStatus.values),
+            "sources": params.choice_list(q, "source", AlertSource.values),
             "start": start,
             "end": end,
             "period": period,
@@ -167,11 +173,16 @@ class MonitoringEndpoint(AuditedAPIMixin, APIView):
         }
 
     def _workflow_filter(self, q):
+        """(workflows, team slug): a workflow_id names workflows (in one team, with team=); a team
+        alone names the team, so that its alerts of no workflow are in its lists and counts."""
         workflow_id = params.text(q, "workflow_id")
         team = params.text(q, "team", 64)
         if workflow_id is None and team is None:
-            return None
-        return queries.find_workflows(self.principal, workflow_id, team)
+            return None, None
+        workflows = queries.find_workflows(self.principal, workflow_id, team)  # 404 for what one cannot see
+        if workflow_id is None:
+            return None, team
+        return workflows, None
 
     def _live_status(self, q, workflows):
         if params.text(q, "workflow_id") is None:
@@ -181,18 +192,18 @@ class MonitoringEndpoint(AuditedAPIMixin, APIView):
             raise ValidationError({"team": ["workflow_id exists in several of your teams; add ?team=<slug>"]})
         return ok(queries.live_status(found[0]))
 
-    def _dashboard(self, workflows, filters):
+    def _dashboard(self, workflows, team_slug, filters):
         try:
             start, end = queries.period_bounds(filters["period"], filters["start"], filters["end"])
         except OverflowError:
             raise ValidationError({"end_time": ["is too early: the period would start before year 1"]})
-        return ok(queries.dashboard(self.principal, workflows, start, end))
+        return ok(queries.dashboard(self.principal, workflows, start, end, team_slug=team_slug))
 
-    def _list(self, kind, workflows, filters):
+    def _list(self, kind, workflows, team_slug, filters):
         applied = {name: filters[name] for name in ("execution_id", "text", "start", "end")}
         applied.update({name: filters[given] for name, given in LIST_FILTERS[kind].items()})
         limit, offset = filters["limit"], filters["offset"]
-        rows = list(queries.records(kind, self.principal, workflows, **applied)[offset:offset + limit + 1])
+        rows = list(queries.records(kind, self.principal, workflows, team_slug, **applied)[offset:offset + limit + 1])
         return ok(
             serialize_many(LIST_TYPES[kind], rows[:limit]),
             pagination={"limit": limit, "offset": offset, "has_more": len(rows) > limit},
@@ -214,7 +225,10 @@ class MonitoringEndpoint(AuditedAPIMixin, APIView):
         if errors:
             raise ValidationError(errors["0"])
         result = ingest(team, {kind: valid})
-        return ok(serialize(kind, result.created[kind][0]), status.HTTP_201_CREATED)
+        stored = result.created[kind][0]
+        # A repeat of an open alert counts it (occurrences, last_seen_at): 200 with that alert.
+        repeat = kind == "alert" and stored.pk not in result.new_alerts
+        return ok(serialize(kind, stored), status.HTTP_200_OK if repeat else status.HTTP_201_CREATED)
 
     def _ingest_batch(self, team, body):
         if not isinstance(body, dict):
@@ -256,7 +270,7 @@ class MonitoringEndpoint(AuditedAPIMixin, APIView):
         obj = queries.records(f"{kind}s", self.principal).filter(pk=pk).first()
         if obj is None:
             raise NotFound(f"{kind} '{pk}' not found")
-        if not self.principal.can(RESPOND, obj.workflow.team_id):
+        if not self.principal.can(RESPOND, team_id_of(obj)):
             raise PermissionDenied(f"Your role does not allow changing {kind}s; it needs member or admin.")
         if kind == "error":
             data = self._valid(ErrorUpdateIn, request.data)

@@ -416,7 +416,9 @@ class MonitoringEndpointSchema(FlowtowerAutoSchema):
         if self.method == "POST":
             batch = self.resolve_serializer(BatchOut, "response").ref
             return {201: envelope({"anyOf": [*(out(kind) for kind in KINDS), batch]},
-                                  "The stored record (with its id), or for type=batch the counts and ids.")}
+                                  "The stored record (with its id), or for type=batch the counts and ids."),
+                    200: envelope(out("alert"), "type=alert repeating an open alert (the same fingerprint): "
+                                                "that alert, its occurrences counted; no second alert is made.")}
         if self.method == "PATCH":
             return {200: envelope({"anyOf": [out("error"), out("alert")]}, "The error or alert as it is now.")}
         return {200: envelope(self.resolve_serializer(RetentionOut, "response").ref, "What retention deleted.")}

@@ -14,11 +14,13 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from .. import queries, services
-from ..access import INGEST, MANAGE, RESPOND, scope
+from ..access import INGEST, MANAGE, RESPOND, scope, team_id_of
 from ..ingest import ingest
 from ..models import (
     Alert,
     AlertSeverity,
+    AlertSource,
+    AlertStatus,
     AlertType,
     ErrorSeverity,
     ErrorType,
@@ -144,10 +146,21 @@ class AlertFilter(RecordFilterSet):
     alert_type = ChoiceInFilter(choices=AlertType.choices)
     acknowledged = BooleanFilter()
     resolved = BooleanFilter()
+    status = filters.ChoiceFilter(choices=AlertStatus.choices, method="filter_status",
+                                  help_text="firing (not resolved) or resolved")
+    source = ChoiceInFilter(choices=AlertSource.choices, help_text="posted, rule, alertmanager; comma-separated")
 
     class Meta:
         model = Alert
         fields = []
+
+    def filter_status(self, queryset, name, value):
+        return queryset.filter(resolved=value == AlertStatus.RESOLVED)
+
+    def filter_team(self, queryset, name, value):
+        # A team's alerts include those of no workflow (an infrastructure alert).
+        queries.find_workflows(self.request.principal, team_slug=value)  # 404 for a team one cannot see
+        return queryset.filter(team__slug=value)
 
 
 class ExecutionFilter(ScopedFilterSet):
@@ -260,10 +273,9 @@ class WorkflowViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
         workflow = self.get_object()
         self.require(MANAGE, workflow.team_id, "changing workflows; it needs the team admin role")
         data = _validated(WorkflowUpdateIn, request.data, partial=kwargs.get("partial", False))
-        for field, value in data.items():
-            setattr(workflow, field, value)
-        workflow.save()
-        return Response(WorkflowOut(workflow).data)
+        # Through services: a change of active, name or tags is a "workflow" event the alerting
+        # engine hears (its "deactivated" rule).
+        return Response(WorkflowOut(services.update_workflow(workflow, data)).data)
 
     def destroy(self, request, *args, **kwargs):
         workflow = self.get_object()
@@ -328,9 +340,12 @@ class RecordViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOn
             if errors:
                 raise ValidationError(errors["0"])
             result = ingest(team, {self.kind: valid})
-            return Response(serialize(self.kind, result.created[self.kind][0]), status=status.HTTP_201_CREATED)
+            return Response(serialize(self.kind, result.created[self.kind][0]), status=self.created_status(result))
 
         return idempotent(request, self.principal, handler)
+
+    def created_status(self, result):
+        return status.HTTP_201_CREATED
 
 
 @extend_schema_view(create=extend_schema(request=KINDS["log"][0]))
@@ -355,7 +370,7 @@ class RespondableViewSet(mixins.UpdateModelMixin, RecordViewSet):
 
     def partial_update(self, request, *args, **kwargs):
         obj = self.get_object()
-        self.require(RESPOND, obj.workflow.team_id, f"changing {self.kind}s; it needs the member or admin role")
+        self.require(RESPOND, team_id_of(obj), f"changing {self.kind}s; it needs the member or admin role")
         return Response(serialize(self.kind, self.respond(obj, request.data)))
 
 
@@ -372,12 +387,20 @@ class ErrorViewSet(RespondableViewSet):
                                       data.get("resolved_by", ""))
 
 
-@extend_schema_view(create=extend_schema(request=KINDS["alert"][0]), partial_update=extend_schema(request=AlertUpdateIn))
+@extend_schema_view(
+    # Posting an alert that repeats an open one (same fingerprint) counts it: 200 with that alert.
+    create=extend_schema(request=KINDS["alert"][0], responses={200: AlertOut, 201: AlertOut}),
+    partial_update=extend_schema(request=AlertUpdateIn),
+)
 class AlertViewSet(RespondableViewSet):
     kind = "alert"
     queryset = Alert.objects.none()
     serializer_class = AlertOut
     filterset_class = AlertFilter
+
+    def created_status(self, result):
+        stored = result.created[self.kind][0]
+        return status.HTTP_201_CREATED if stored.pk in result.new_alerts else status.HTTP_200_OK
 
     def respond(self, obj, body):
         data = _validated(AlertUpdateIn, body)

@@ -35,12 +35,20 @@ def to_text(event) -> str:
     return json.dumps({"type": event.type, "action": event.action, "data": event.data}, cls=JSONEncoder)
 
 
+def _groups_of(event):
+    """The team's group, every team's, and the workflow's when the event has one: an alert of no
+    workflow (from Alertmanager) reaches its team's sockets only."""
+    if event.workflow_pk is None:
+        return (team_group(event.team_id), ALL_TEAMS)
+    return (team_group(event.team_id), workflow_group(event.workflow_pk), ALL_TEAMS)
+
+
 def _grouped(events):
     by_group = defaultdict(list)
     for event in events:
         if event.type == "performance":
             continue  # not streamed: the execution event that follows it carries the outcome
-        for group in (team_group(event.team_id), workflow_group(event.workflow_pk), ALL_TEAMS):
+        for group in _groups_of(event):
             by_group[group].append(event)
     return by_group
 
@@ -49,7 +57,7 @@ def send_events(events):
     layer = get_channel_layer()
     if layer is None:
         return
-    messages, texts = [], {}  # each event goes to three groups; it is encoded once
+    messages, texts = [], {}  # each event goes to two or three groups; it is encoded once
     for group, group_events in _grouped(events).items():
         kept = group_events[:MAX_EVENTS_PER_MESSAGE]
         messages.append((group, {

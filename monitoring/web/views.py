@@ -11,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from .. import queries, services, stats
-from ..access import RESPOND, principal_from_request, scope
+from ..access import RESPOND, principal_from_request, scope, team_id_of
 from ..models import Execution, ExecutionLog
 from ..serializers import serialize_many
 from . import charts
@@ -103,7 +103,7 @@ def _record_list(request, kind, form_class):
     form = form_class(request.GET or {"resolved": "false"})
     rows = list(queries.records(kind, p, **form.filters())[:PAGE_SIZE])
     for row in rows:
-        row.can_respond = p.can(RESPOND, row.workflow.team_id)
+        row.can_respond = p.can(RESPOND, team_id_of(row))
     return render(request, f"flowtower/{kind}.html", {"form": form, kind: rows})
 
 
@@ -120,7 +120,7 @@ def alerts(request):
 def _respondable(request, kind, pk):
     """The error or alert, if the user may see it (else 404) and respond to it (else 403)."""
     obj = _get_or_404(queries.records(kind, principal_from_request(request)), pk=pk)
-    if not principal_from_request(request).can(RESPOND, obj.workflow.team_id):
+    if not principal_from_request(request).can(RESPOND, team_id_of(obj)):
         raise PermissionDenied("Your role does not allow this; it needs member or admin.")
     return obj
 
