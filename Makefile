@@ -68,7 +68,8 @@ bench: setup-test services
 	@createdb -h 127.0.0.1 -U postgres flowtower_bench 2>/dev/null || true
 	@export DATABASE_URL=postgres://postgres@127.0.0.1:5432/flowtower_bench SECRET_KEY=bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz \
 		ALLOWED_HOSTS=testserver SECURE_SSL_REDIRECT=false LOG_LEVEL=WARNING; \
-	$(PY) manage.py migrate -v0 && $(PY) manage.py shell < scripts/bench.py && $(PY) scripts/bench_live.py; \
+	$(PY) manage.py migrate -v0 && $(PY) manage.py shell < scripts/bench.py && $(PY) scripts/bench_live.py && \
+	$(PY) manage.py shell < scripts/bench_alerts.py; \
 	status=$$?; dropdb -h 127.0.0.1 -U postgres flowtower_bench; exit $$status
 	$(PY) scripts/bench_load.py  # one Daphne, 50 clients, 60 s: 5xx, connections vs pool, memory
 

@@ -48,15 +48,20 @@ class Evaluator:
         self._open_execution = {}
 
     # --- loading ------------------------------------------------------------------------------
-    def load_states(self, rules, workflow_ids=None):
-        qs = RuleState.objects.filter(rule__in=[r.pk for r in rules])
+    def load_states(self, rules, workflow_ids=None, states=None):
+        """The rules' states (`states`: a queryset that selects them without naming 30,000 rule
+        pks); returns the fingerprints of those firing."""
+        wanted = {rule.pk for rule in rules}
+        if states is None:
+            states = RuleState.objects.filter(rule__in=wanted)
         if workflow_ids is not None:
-            qs = qs.filter(workflow_id__in=workflow_ids)
+            states = states.filter(workflow_id__in=workflow_ids)
         firing = []
-        for state in qs:
-            self.states[state.rule_id][state.workflow_id] = state
-            if state.firing:
-                firing.append(state.fingerprint)
+        for state in states:
+            if state.rule_id in wanted:
+                self.states[state.rule_id][state.workflow_id] = state
+                if state.firing:
+                    firing.append(state.fingerprint)
         return firing
 
     def load_open_executions(self, team_ids, fingerprints):
@@ -87,12 +92,16 @@ class Evaluator:
     def reconcile(self, rule, kind, holding):
         """A window rule's pass: `holding` ({workflow pk: Observation}) is every workflow of the
         rule's scope where the condition holds now; every other state of the rule has cleared.
-        A firing condition is raised again at each pass (occurrences count the passes that
-        found it, last seen is the latest)."""
+        A condition that keeps firing leaves its open alert as it is (a pass writes nothing for
+        it); one that clears and comes back while the alert is still open (auto_resolve off)
+        counts a repeat."""
         states = self.states[rule.pk]
         for workflow_id, observation in holding.items():
             state = states.get(workflow_id) or self._start(rule, workflow_id, since=self.now)
-            self._hold(rule, kind, state, observation)
+            if state.firing:
+                self._note_value(rule, state, observation)
+            else:
+                self._hold(rule, kind, state, observation)
         for workflow_id, state in list(states.items()):
             if workflow_id not in holding:
                 self._end(rule, state, at=self.now)
@@ -104,21 +113,24 @@ class Evaluator:
 
     # --- state changes ------------------------------------------------------------------------
     def _start(self, rule, workflow_id, since):
-        state = RuleState(rule=rule, workflow_id=workflow_id, fingerprint=fingerprint(rule, workflow_id),
+        state = RuleState(rule_id=rule.pk, workflow_id=workflow_id, fingerprint=fingerprint(rule, workflow_id),
                           pending_since=since, firing=False)
         self.states[rule.pk][workflow_id] = state
         self._dirty[(rule.pk, workflow_id)] = state
         return state
 
     def _hold(self, rule, kind, state, observation):
-        if state.last_value != observation.value:
-            state.last_value = observation.value
-            self._dirty[(rule.pk, state.workflow_id)] = state
+        self._note_value(rule, state, observation)
         if not (state.firing or self._ready(rule, state)):
             self.summary["pending"] += 1
             return
         if self._fire(rule, kind, observation) and not state.firing:
             state.firing = True
+            self._dirty[(rule.pk, state.workflow_id)] = state
+
+    def _note_value(self, rule, state, observation):
+        if state.last_value != observation.value:
+            state.last_value = observation.value
             self._dirty[(rule.pk, state.workflow_id)] = state
 
     def _end(self, rule, state, at):
@@ -145,6 +157,7 @@ class Evaluator:
         fp = fingerprint(rule, workflow.pk)
         try:
             title, description = kind.describe(rule, workflow, observation)
+            observation.execution = kind.execution_for(rule, observation)
             alert, created = raise_alert(
                 rule.team, fingerprint=fp, source=AlertSource.RULE, alert_type=kind.alert_type,
                 severity=rule.severity, title=title, description=description, workflow=workflow,

@@ -11,10 +11,16 @@ many logs are stored. Alerts are written only for the conditions that hold or cl
 import logging
 import time
 from contextlib import contextmanager
+import json
+from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
+
+from monitoring.models import Team
 
 from .evaluation import Evaluator
 from .models import AlertRule, RuleState
@@ -41,14 +47,50 @@ def _one_pass_at_a_time():
             cache.delete(_LOCK_KEY)
 
 
+@dataclass(slots=True)
+class RuleRow:
+    """What a pass needs of a rule. Building 30,000 AlertRule instances (dates and JSON through
+    Django's converters) takes longer than the whole pass may, so rules are read as these rows,
+    and the fields only raising or clearing an alert needs (name, severity, auto_resolve, the team
+    object) are filled in afterwards for the few rules that do."""
+
+    pk: int
+    team_id: int
+    kind: str
+    workflow_id: int | None
+    tag: str
+    params: dict
+    for_seconds: int
+    name: str = ""
+    severity: str = ""
+    auto_resolve: bool = True
+    team: Team = None
+
+
 def _window_rules():
+    """The enabled window rules by kind, as RuleRows."""
     kinds = {kind.kind: kind for kind in registry.window_kinds()}
-    rules = AlertRule.objects.filter(enabled=True, kind__in=kinds).select_related("team")
+    rows = (AlertRule.objects.filter(enabled=True, kind__in=kinds)
+            .values_list("pk", "team_id", "kind", "workflow_id", "tag", Cast("params", TextField()), "for_seconds"))
     by_kind = {name: [] for name in kinds}
-    for rule in rules:
-        if kinds[rule.kind].is_window_rule(rule):
-            by_kind[rule.kind].append(rule)
+    for pk, team_id, kind, workflow_id, tag, params, for_seconds in rows.iterator(chunk_size=5000):
+        rule = RuleRow(pk, team_id, kind, workflow_id, tag, json.loads(params), for_seconds)
+        if kinds[kind].is_window_rule(rule):
+            by_kind[kind].append(rule)
     return kinds, by_kind
+
+
+def _fill_details(rules):
+    """Name, severity, auto_resolve and team of the rules that may raise or clear an alert."""
+    if not rules:
+        return
+    details = AlertRule.objects.filter(pk__in=[rule.pk for rule in rules]).values_list(
+        "pk", "name", "severity", "auto_resolve")
+    details = {pk: rest for pk, *rest in details}
+    teams = Team.objects.in_bulk({rule.team_id for rule in rules})
+    for rule in rules:
+        rule.name, rule.severity, rule.auto_resolve = details[rule.pk]
+        rule.team = teams[rule.team_id]
 
 
 def _holding_by_rule(kinds, by_kind, now):
@@ -97,8 +139,11 @@ def evaluate_window_rules(now=None):
         kinds, by_kind = _window_rules()
         holding, evaluated = _holding_by_rule(kinds, by_kind, now)
         evaluator = Evaluator(now)
-        evaluator.load_states(evaluated)
-        evaluator.load_workflows({pk for found in holding.values() for pk in found})
+        evaluator.load_states(evaluated, states=RuleState.objects.filter(rule__enabled=True, rule__kind__in=kinds))
+        _fill_details([rule for rule in evaluated if holding[rule.pk] or evaluator.states.get(rule.pk)])
+        # Workflow objects only for the conditions that may fire now (not those firing already).
+        evaluator.load_workflows({pk for rule_pk, found in holding.items() for pk in found
+                                  if not getattr(evaluator.states[rule_pk].get(pk), "firing", False)})
         with transaction.atomic():
             # One transaction: the pass's alerts reach the notification pipeline as one commit.
             for rule in evaluated:

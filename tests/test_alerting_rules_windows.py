@@ -25,7 +25,7 @@ def runs(world, wf, states, *, minutes_ago=10, duration_ms=1000, prefix="e"):
 
 
 # --- error rate ----------------------------------------------------------------------------------
-def test_error_rate_fires_repeats_while_it_holds_and_resolves_when_the_window_moves_on(world):
+def test_error_rate_fires_stays_one_alert_while_it_holds_and_resolves_when_the_window_moves_on(world):
     wf = world.workflow("billing")
     rule = world.rule("error_rate", {"threshold_percent": 50, "window_minutes": 60, "min_executions": 5})
     runs(world, wf, ["error", "crashed", "error", "success", "success", "canceled"])  # 3 of 5 finished failed
@@ -34,9 +34,11 @@ def test_error_rate_fires_repeats_while_it_holds_and_resolves_when_the_window_mo
     assert alert.alert_type == "error" and alert.title == "Error rate 60% on BILLING"
     assert "3 of 5 executions" in alert.description and alert.metadata == {"value": 60.0}
     world.later(minutes=1)
-    world.window_pass()
+    summary = world.window_pass()
+    # Still holding: the open alert stands as it is, and the pass writes nothing for it.
+    assert (summary["holding"], summary["raised"], summary["repeated"]) == (1, 0, 0)
     alert.refresh_from_db()
-    assert alert.occurrences == 2 and alert.last_seen_at == world.now and len(alerts_of(rule)) == 1
+    assert alert.occurrences == 1 and len(alerts_of(rule)) == 1
     world.later(minutes=60)  # the failures left the window
     runs(world, wf, ["success"] * 5, prefix="ok")
     assert world.window_pass()["resolved"] == 1
@@ -53,7 +55,7 @@ def test_error_rate_needs_the_minimum_number_of_executions(world):
     assert alerts_of(rule) == []
 
 
-def test_without_auto_resolve_a_cleared_window_alert_stays_open(world):
+def test_without_auto_resolve_the_alert_stays_open_and_a_return_counts_a_repeat(world):
     wf = world.workflow("billing")
     rule = world.rule("error_rate", {"threshold_percent": 10, "min_executions": 1}, auto_resolve=False)
     runs(world, wf, ["error"])
@@ -62,6 +64,10 @@ def test_without_auto_resolve_a_cleared_window_alert_stays_open(world):
     summary = world.window_pass()
     assert summary["resolved"] == 0 and open_alert(rule, wf) is not None
     assert not RuleState.objects.filter(rule=rule).exists()
+    runs(world, wf, ["crashed"], prefix="again")
+    assert world.window_pass()["repeated"] == 1
+    alert = open_alert(rule, wf)
+    assert alert.occurrences == 2 and alert.last_seen_at == world.now and len(alerts_of(rule)) == 1
 
 
 def test_for_duration_keeps_a_window_condition_pending(world):

@@ -56,6 +56,11 @@ class RuleKind:
         condition fires later from its stored value alone."""
         raise NotImplementedError
 
+    def execution_for(self, rule, observation):
+        """The execution the alert links to, looked up only when it is raised (window kinds
+        that link one find it here rather than on every pass)."""
+        return observation.execution
+
     # --- event side -------------------------------------------------------------------------
     def is_event_rule(self, rule) -> bool:
         return False

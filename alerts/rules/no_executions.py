@@ -4,7 +4,6 @@ The clock starts at the latest of: the workflow's last execution start, the rule
 the workflow's creation, so a new rule gives an idle workflow a full period before it fires.
 Inactive workflows are not expected to run and never fire (the "deactivated" kind covers them)."""
 
-from collections import defaultdict
 from datetime import timedelta
 
 from monitoring.models import AlertType
@@ -28,25 +27,32 @@ class NoExecutions(RuleKind):
         return True
 
     def evaluate_window(self, rules, scope, now):
-        by_span = defaultdict(list)
+        latest = queries.latest_starts({rule.team_id for rule in rules})
+        candidates = {}
         for rule in rules:
-            by_span[rule.params["every_minutes"] + rule.params["grace_minutes"]].append(rule)
+            since = now - timedelta(minutes=rule.params["every_minutes"] + rule.params["grace_minutes"])
+            idle = [workflow for workflow in scope.workflows(rule) if workflow.active
+                    and max(filter(None, (latest.get(workflow.pk), workflow.created_at))) <= since]
+            if idle:
+                candidates[rule.pk] = (rule, since, idle)
+        # The rule's own creation counts too; read only for the few rules with idle workflows.
+        created = queries.rule_creation_times(list(candidates))
         found = {}
-        for span, group in by_span.items():
-            since = now - timedelta(minutes=span)
-            idle = queries.idle_workflows(since, {r.team_id for r in group})
-            for rule in group:
-                holding = found[rule.pk] = {}
-                for workflow in scope.workflows(rule):
-                    if workflow.pk in idle and workflow.active and max(rule.created_at, workflow.created_at) <= since:
-                        holding[workflow.pk] = Observation(workflow.pk, True, now, value=span)
+        for rule, since, idle in candidates.values():
+            if created[rule.pk] <= since:
+                span = rule.params["every_minutes"] + rule.params["grace_minutes"]
+                found[rule.pk] = {workflow.pk: Observation(workflow.pk, True, now, value=span,
+                                                           facts={"last_started": latest.get(workflow.pk)})
+                                  for workflow in idle}
         return found
 
     def describe(self, rule, workflow, observation):
         every, grace = rule.params["every_minutes"], rule.params["grace_minutes"]
+        last = observation.facts.get("last_started")
+        last_run = f" Its last execution started {last:%Y-%m-%d %H:%M %Z}." if last else ""
         return (f"No executions: {workflow_label(workflow)}",
                 f"{workflow_label(workflow)} started no execution in the last {every + grace} min"
-                f" (expected at least every {every} min, grace {grace} min).")
+                f" (expected at least every {every} min, grace {grace} min).{last_run}")
 
 
 KIND = NoExecutions()

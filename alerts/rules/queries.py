@@ -4,8 +4,9 @@ walks the index range of each state instead of the table), grouped by workflow: 
 distinct window, whatever the number of rules and workflows, and none reads logs."""
 
 from django.db import connection
-from django.db.models import Aggregate, Count, Exists, FloatField, Min, OuterRef, Q
+from django.db.models import Aggregate, Count, FloatField, Min, OuterRef, Q, Subquery
 
+from alerts.models import AlertRule
 from monitoring.models import FAILED_STATES, Execution, ExecutionState, Workflow
 
 # Executions that ran to an outcome; canceled ones are neither a success nor a failure.
@@ -52,12 +53,18 @@ def _interpolated_p95(values):
     return values[low] + (values[high] - values[low]) * (rank - low)
 
 
-def idle_workflows(since, team_ids):
-    """Pks of the teams' workflows that started no execution since `since`: one probe of the
-    (workflow, started_at) index per workflow, so the cost follows the number of workflows, not
-    the number of executions in a long window (a daily job's rule looks back a day)."""
-    recent = Execution.objects.filter(workflow=OuterRef("pk"), started_at__gte=since)
-    return set(Workflow.objects.filter(team_id__in=team_ids).filter(~Exists(recent)).values_list("pk", flat=True))
+def latest_starts(team_ids):
+    """{workflow pk: when its latest execution started, or None} for the teams' workflows: one
+    probe of the (workflow, started_at) index per workflow (the newest entry), so the cost
+    follows the number of workflows, whatever the windows of the rules or the executions stored."""
+    newest = Execution.objects.filter(workflow=OuterRef("pk")).order_by("-started_at").values("started_at")[:1]
+    rows = Workflow.objects.filter(team_id__in=team_ids).annotate(last=Subquery(newest)).values_list("pk", "last")
+    return dict(rows.iterator(chunk_size=5000))
+
+
+def rule_creation_times(rule_pks):
+    """{rule pk: created_at}."""
+    return dict(AlertRule.objects.filter(pk__in=rule_pks).values_list("pk", "created_at")) if rule_pks else {}
 
 
 def stuck_counts(before, team_ids, states):

@@ -47,10 +47,14 @@ class Stuck(RuleKind):
                     if per_state:
                         holding[workflow.pk] = Observation(
                             workflow.pk, True, now, value=sum(count for count, _ in per_state),
-                            execution=queries.oldest_stuck_execution(workflow.pk, states, before),
-                            facts={"oldest": min(oldest for _, oldest in per_state)},
+                            facts={"oldest": min(oldest for _, oldest in per_state), "states": states,
+                                   "before": before},
                         )
         return found
+
+    def execution_for(self, rule, observation):
+        facts = observation.facts
+        return queries.oldest_stuck_execution(observation.workflow_id, facts["states"], facts["before"])
 
     def describe(self, rule, workflow, observation):
         count = int(observation.value or 0)
