@@ -76,8 +76,13 @@ def evaluate_events(items, now=None):
     evaluator.workflows = _workflows_of(batch)
     team_ids = {w.team_id for w in evaluator.workflows.values()}
     kinds = {kind.kind: kind for kind in registry.event_kinds()}
-    rules = [rule for rule in AlertRule.objects.filter(enabled=True, team_id__in=team_ids, kind__in=kinds)
-             .select_related("team") if kinds[rule.kind].is_event_rule(rule)]
+    rules = []
+    for rule in AlertRule.objects.filter(enabled=True, team_id__in=team_ids, kind__in=kinds).select_related("team"):
+        rule.params = registry.usable_params(rule.kind, rule.params)
+        if rule.params is None:
+            logger.warning("alert rule %s has invalid params and is skipped", rule.pk)
+        elif kinds[rule.kind].is_event_rule(rule):
+            rules.append(rule)
     observed = []
     for rule in rules:
         kind = kinds[rule.kind]

@@ -73,8 +73,14 @@ def _window_rules():
     rows = (AlertRule.objects.filter(enabled=True, kind__in=kinds)
             .values_list("pk", "team_id", "kind", "workflow_id", "tag", Cast("params", TextField()), "for_seconds"))
     by_kind = {name: [] for name in kinds}
+    cleaned = {}  # (kind, params text) -> cleaned params or None: rules share few distinct params
     for pk, team_id, kind, workflow_id, tag, params, for_seconds in rows.iterator(chunk_size=5000):
-        rule = RuleRow(pk, team_id, kind, workflow_id, tag, json.loads(params), for_seconds)
+        if (kind, params) not in cleaned:
+            cleaned[(kind, params)] = registry.usable_params(kind, json.loads(params))
+        if cleaned[(kind, params)] is None:
+            logger.warning("alert rule %s has invalid params and is skipped", pk)
+            continue
+        rule = RuleRow(pk, team_id, kind, workflow_id, tag, cleaned[(kind, params)], for_seconds)
         if kinds[kind].is_window_rule(rule):
             by_kind[kind].append(rule)
     return kinds, by_kind
@@ -120,7 +126,8 @@ def _promote_pending_event_states(evaluator):
                .select_related("rule__team", "workflow__team"))
     for state in pending:
         rule, kind = state.rule, kinds[state.rule.kind]
-        if kind.is_event_rule(rule):
+        rule.params = registry.usable_params(rule.kind, rule.params)
+        if rule.params is not None and kind.is_event_rule(rule):
             evaluator.workflows.setdefault(state.workflow_id, state.workflow)
             evaluator.states[rule.pk][state.workflow_id] = state
             evaluator.promote(rule, kind, state, Observation(state.workflow_id, True, evaluator.now,

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from celery.signals import task_prerun
 
-from alerts.models import RuleState
+from alerts.models import AlertRule, RuleState
 from monitoring import services
 from monitoring.models import AlertSource
 from tests.alerting_rules_world import alerts_of, open_alert, world  # noqa: F401
@@ -230,3 +230,11 @@ def test_a_batch_of_50_records_sends_one_evaluation_task(world, api):
     assert all(len(item) == 2 for item in started[0][0])
     assert {a.workflow for a in alerts_of(rule)} == set(wfs)
     assert sorted(a.occurrences for a in alerts_of(rule)) == [10] * 5
+
+
+def test_an_event_rule_stored_with_invalid_params_is_skipped_not_fatal_to_the_others(world):
+    wf = world.workflow("etl")
+    broken = AlertRule.objects.create(team=world.team, name="broken", kind="resource", params={"field": "disk"})
+    rule = world.rule("resource", {"field": "memory_peak", "threshold": 1000})
+    world.record(wf, "performance", execution_id="e1", total_duration=10, memory_peak=5000)
+    assert open_alert(rule, wf) is not None and alerts_of(broken) == []

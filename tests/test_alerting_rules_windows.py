@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 
 from alerts.evaluation_windows import evaluate_window_rules
-from alerts.models import RuleState
+from alerts.models import AlertRule, RuleState
 from monitoring.models import Execution
 from tests.alerting_rules_world import alerts_of, open_alert, world  # noqa: F401
 
@@ -212,3 +212,12 @@ def test_beat_runs_the_window_pass_and_the_notification_pass_every_minute(db):
     for name in ("alerts.tasks.evaluate_window_rules", "alerts.tasks.notification_pass"):
         interval = tasks[name].interval
         assert (interval.every, interval.period, tasks[name].enabled) == (1, "minutes", True)
+
+
+def test_a_rule_stored_with_invalid_params_is_skipped_not_fatal_to_the_others(world):
+    wf = world.workflow("billing")
+    broken = AlertRule.objects.create(team=world.team, name="broken", kind="error_rate", params={"threshold": 5})
+    rule = world.rule("error_rate", {"threshold_percent": 10, "min_executions": 1})
+    runs(world, wf, ["error"])
+    assert world.window_pass()["rules"] == 1
+    assert open_alert(rule, wf) is not None and alerts_of(broken) == []

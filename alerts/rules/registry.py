@@ -35,6 +35,16 @@ def validate_params(kind, params):
     return KINDS[kind].validate(params)
 
 
+def usable_params(kind, params):
+    """Cleaned params, or None when they are invalid: a rule stored without validation (a shell,
+    a data migration, a kind whose params changed) is skipped by evaluation instead of stopping
+    every other rule of its kind."""
+    try:
+        return validate_params(kind, params)
+    except ValidationError:
+        return None
+
+
 def validate_rule(rule):
     """Check a rule before it is saved, and normalise its params (defaults filled in). Raises
     ValidationError keyed by the rule's field names (kind, params, workflow, tag, severity,
