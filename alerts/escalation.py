@@ -11,24 +11,26 @@ from .models import Delivery, NotificationEvent
 from .routing import escalate_after, escalation_channels
 
 
-def _last_told(alert, channel_ids):
-    """When each channel was last sent this alert's firing or repeat notification. Per channel,
-    from the deliveries on record: one channel's short interval must not hold back another's
-    longer one."""
-    return dict(
-        Delivery.objects.filter(alert=alert, channel_id__in=channel_ids, attempt=1,
-                                event__in=[NotificationEvent.FIRING, NotificationEvent.REPEAT])
-        .values_list("channel_id").annotate(last=Max("created_at")).order_by()
-    )
+def last_told(alert_ids):
+    """{alert id: {channel id: when it was last sent that alert's firing or repeat}}, in one
+    query. Per channel, from the deliveries on record: one channel's short interval must not hold
+    back another's longer one."""
+    found = {}
+    rows = (Delivery.objects.filter(alert_id__in=alert_ids, attempt=1,
+                                    event__in=[NotificationEvent.FIRING, NotificationEvent.REPEAT])
+            .values_list("alert_id", "channel_id").annotate(last=Max("created_at")).order_by())
+    for alert_id, channel_id, last in rows:
+        found.setdefault(alert_id, {})[channel_id] = last
+    return found
 
 
-def due_repeats(alert, state, targets, now):
+def due_repeats(alert, state, targets, now, told_at=None):
     """The channels (already told it fired) whose repeat interval has passed since they were last
-    told."""
+    told. `told_at`: the alert's entry of last_told(), when the caller loaded it for many alerts."""
     told = [t for t in targets if t.channel.pk in state.channels]
     if not told or state.last_notified_at is None:
         return []
-    last = _last_told(alert, [t.channel.pk for t in told])
+    last = last_told([alert.pk]).get(alert.pk, {}) if told_at is None else told_at
     return [t.channel for t in told if now - last.get(t.channel.pk, state.last_notified_at) >= t.repeat_interval]
 
 

@@ -20,6 +20,7 @@ runs the same `process` over the open alerts: repeats and escalations fall due w
 silence that ended lets its still-firing alerts through."""
 
 import logging
+from itertools import islice
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
@@ -69,9 +70,12 @@ class Context:
 
 # ---- one alert ---------------------------------------------------------------------------------
 
+def _wanted_marks(alert, context):
+    return silencing(alert, context.silences(alert.team_id)) is not None, context.inhibited(alert)
+
+
 def _refresh_marks(alert, context):
-    silenced = silencing(alert, context.silences(alert.team_id)) is not None
-    inhibited = context.inhibited(alert)
+    silenced, inhibited = _wanted_marks(alert, context)
     if (alert.silenced, alert.inhibited) == (silenced, inhibited):
         return alert
     return services.mark_alert(alert, silenced=silenced, inhibited=inhibited)
@@ -85,6 +89,11 @@ def _send(alert, channels, event, sent):
 
 def _told_channels(state):
     return list(Channel.objects.filter(pk__in=state.channels, enabled=True).order_by("pk"))
+
+
+def _reopened(alert, state):
+    return ((not alert.resolved and state.resolved_notified_at is not None)
+            or (not alert.acknowledged and state.acknowledged_notified_at is not None))
 
 
 def _forget_closing(alert, state):
@@ -176,17 +185,47 @@ def process_many(alert_ids):
 
 # ---- the notification pass --------------------------------------------------------------------
 
+PASS_CHUNK = 500
+
+
+def _has_work(alert, state, context, told_at):
+    """Whether process() would mark or send anything for this open alert: the pass checks every
+    open alert in memory like this and locks and processes only those. When in doubt, yes."""
+    if state is None or _reopened(alert, state):
+        return True
+    if (alert.silenced, alert.inhibited) != _wanted_marks(alert, context):
+        return True
+    if alert.acknowledged:
+        return bool(state.channels) and state.acknowledged_notified_at is None
+    if alert.silenced or alert.inhibited:
+        return False
+    targets = context.routing.targets(alert)
+    return bool(any(t.channel.pk not in state.channels for t in targets)
+                or escalation.due_repeats(alert, state, targets, context.now, told_at)
+                or escalation.due_escalation(alert, state, targets, context.now))
+
+
+def _open_alerts_with_work(context):
+    alerts = (Alert.objects.filter(resolved=False).select_related("team", "workflow", "notification")
+              .order_by("pk").iterator(chunk_size=PASS_CHUNK))
+    while batch := list(islice(alerts, PASS_CHUNK)):
+        states = {alert.pk: getattr(alert, "notification", None) for alert in batch}
+        told = escalation.last_told([pk for pk, state in states.items() if state is not None and state.channels])
+        yield from (alert.pk for alert in batch if _has_work(alert, states[alert.pk], context, told.get(alert.pk, {})))
+
+
 def notification_pass(now=None):
     """Every minute: repeats and escalations that fell due, silences that began or ended (marks
     refreshed; an alert whose silence ended while it still fires is notified), and resolutions
-    or acknowledgements a lost task did not send. Returns the number of notifications sent."""
+    or acknowledgements a lost task did not send. Open alerts are checked in memory, a chunk at a
+    time (a few queries per chunk); only those with something to do are locked and processed.
+    Returns the number of notifications sent."""
     context = Context(now, follow_inhibited=False)
     context.load_critical_workflows()
-    open_alerts = Alert.objects.filter(resolved=False).order_by("timestamp").values_list("pk", flat=True)
     unsent_resolutions = (AlertNotification.objects.filter(alert__resolved=True, resolved_notified_at=None)
                           .exclude(first_notified_at=None).values_list("alert_id", flat=True))
     sent = 0
-    for alert_id in [*open_alerts, *unsent_resolutions]:
+    for alert_id in [*_open_alerts_with_work(context), *unsent_resolutions]:
         try:
             sent += len(process(alert_id, context))
         except Exception:

@@ -194,3 +194,13 @@ def test_taking_back_an_acknowledgement_brings_the_reminders_back(world, make_us
     world.at(60)
     world.run_pass()
     assert world.sent() == [("firing", "chat"), ("acknowledged", "chat"), ("repeat", "chat")]
+
+
+def test_a_pass_with_nothing_due_costs_the_same_few_queries_however_many_alerts_are_open(
+        world, django_assert_max_num_queries):
+    Silence.objects.create(team=world.team, matchers={"severity": "info"}, ends_at=T0 + timedelta(days=1))
+    for n in range(30):
+        world.raise_(key=f"k{n}", severity=["info", "warning", "critical"][n % 3])
+    world.at(1)
+    with django_assert_max_num_queries(10):
+        assert world.run_pass() == 0
