@@ -248,7 +248,10 @@ def silences_changed(team_id):
     """Re-mark the team's open alerts after a silence was created, changed or removed, once the
     change is committed (instead of waiting up to a minute for the pass)."""
     def enqueue():
-        ids = [str(pk) for pk in Alert.objects.filter(team_id=team_id, resolved=False).values_list("pk", flat=True)]
+        # Only the alerts whose silenced mark changes: checked here in memory, the task locks them.
+        silences = active_silences(team_id)
+        alerts = Alert.objects.filter(team_id=team_id, resolved=False).select_related("team", "workflow")
+        ids = [str(alert.pk) for alert in alerts if alert.silenced != (silencing(alert, silences) is not None)]
         if ids:
             from .tasks import process_alerts
 
