@@ -92,6 +92,13 @@ def test_secrets_change_by_name_and_a_masked_value_sent_back_keeps_the_secret(pe
     people["admin_a"].patch(f"{URL}{channel.pk}/", {"enabled": False}, format="json")
     channel.refresh_from_db()
     assert decrypt_json(channel.secrets) == {**original, "url": new_url}
+    # Removing a secret the kind requires is refused, naming it; the stored ones stay.
+    r = people["admin_a"].patch(f"{URL}{channel.pk}/", {"secrets": {"signing_secret": None}}, format="json")
+    assert r.status_code == 400 and "signing_secret" in r.json()["secrets"]
+    r = people["admin_a"].patch(f"{URL}{channel.pk}/", {"secrets": {"signing_secret": ""}}, format="json")
+    assert r.status_code == 400 and "signing_secret" in r.json()["secrets"]
+    channel.refresh_from_db()
+    assert decrypt_json(channel.secrets) == {**original, "url": new_url}
 
 
 @pytest.mark.parametrize("body, field", [

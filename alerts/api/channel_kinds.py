@@ -41,7 +41,7 @@ def validate_channel(kind, config, secrets):
 
 
 def merged_secrets(channel, given, masked=None):
-    """The channel's secrets after a write: given names set, null removes one, others kept. A
+    """The channel's secrets after a write: given names set, null or "" removes one, others kept. A
     value equal to the masked value the API shows keeps the stored secret (a client that sends
     back what it read must not store the mask)."""
     current = delivery.channel_secrets(channel) if channel is not None else {}
@@ -49,7 +49,7 @@ def merged_secrets(channel, given, masked=None):
         masked = delivery.masked_secrets(channel)
     merged = dict(current)
     for name, value in (given or {}).items():
-        if value is None:
+        if value in (None, ""):
             merged.pop(name, None)
         elif not (masked and name in current and value in (masked.get(name), HIDDEN)):
             merged[name] = value
