@@ -20,6 +20,7 @@ from monitoring.models import Alert, AlertSource, Workflow
 from monitoring.services import clear_alert, raise_alert
 
 from .models import RuleState
+from .rules.scope import in_scope
 
 logger = logging.getLogger(__name__)
 
@@ -211,9 +212,22 @@ def retire_rule(rule, why):
     RuleState.objects.filter(rule_id=rule.pk).delete()
 
 
+def forget_out_of_scope(rule):
+    """After an edit of the rule's scope, the workflows it no longer covers: their states are
+    dropped and their open alerts resolved (no event of theirs reaches the rule any more, so
+    nothing else would resolve them)."""
+    for state in RuleState.objects.filter(rule_id=rule.pk).select_related("workflow"):
+        if not in_scope(rule, state.workflow):
+            if state.firing:
+                clear_alert(rule.team, state.fingerprint, by="Flowtower (rule no longer covers the workflow)")
+            state.delete()
+
+
 def on_rule_saved(sender, instance, **kwargs):
     if not instance.enabled:
         retire_rule(instance, "rule disabled")
+    else:
+        forget_out_of_scope(instance)
 
 
 def on_rule_deleting(sender, instance, **kwargs):

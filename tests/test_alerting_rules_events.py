@@ -238,3 +238,17 @@ def test_an_event_rule_stored_with_invalid_params_is_skipped_not_fatal_to_the_ot
     rule = world.rule("resource", {"field": "memory_peak", "threshold": 1000})
     world.record(wf, "performance", execution_id="e1", total_duration=10, memory_peak=5000)
     assert open_alert(rule, wf) is not None and alerts_of(broken) == []
+
+
+def test_narrowing_a_rule_resolves_the_alerts_of_the_workflows_it_no_longer_covers(world):
+    kept, dropped = world.workflow("kept", tags=["payments"]), world.workflow("dropped")
+    rule = world.rule("execution_failed")
+    world.run(kept, "e1", "error")
+    world.run(dropped, "e1", "error")
+    rule.tag = "payments"
+    with world.committed():
+        rule.save()
+    assert open_alert(rule, kept) is not None and open_alert(rule, dropped) is None
+    [resolved] = alerts_of(rule, resolved=True)
+    assert resolved.workflow == dropped and resolved.resolved_by == "Flowtower (rule no longer covers the workflow)"
+    assert list(RuleState.objects.filter(rule=rule).values_list("workflow", flat=True)) == [kept.pk]
