@@ -322,6 +322,18 @@ def test_silence_this_alert_for_creates_a_matching_silence(team, signed_in):
     assert Silence.objects.count() == 2
 
 
+def test_alerts_list_rows_link_to_the_alert_page_with_status_count_and_marks(team, signed_in):
+    alert = infra_alert(team)
+    infra_alert(team)
+    Alert.objects.filter(pk=alert.pk).update(inhibited=True)
+    page = html(signed_in(team, "viewer").get("/alerts/"))
+    row = re.search(rf'data-alert-id="{alert.pk}".*?</article>', page, re.S).group(0)
+    assert f'href="/alerts/{alert.pk}/"' in row
+    assert 'class="status firing"' in row and "×2" in row and "seen 2 times" in row
+    assert 'data-field="inhibited"' in row and 'data-field="silenced"' not in row
+    assert "Alertmanager" in row and "(infrastructure)" in row
+
+
 def test_custom_silence_form_starts_prefilled_from_the_alert(team, signed_in):
     workflow(team)
     alert = infra_alert(team)
