@@ -67,7 +67,7 @@ class SilenceForm(forms.Form):
     """A silence: what it matches (every matcher given must match), when (once, or every week in
     a time zone), and why. Times are typed on the silence's own time zone's clock."""
 
-    workflow = forms.ChoiceField(required=False, help_text="Workflow id (external)")
+    workflow = forms.ChoiceField(required=False)
     tag = forms.CharField(required=False, max_length=100)
     alert_type = forms.ChoiceField(choices=[("", "any")] + AlertType.choices, required=False, label="Alert type")
     severity = forms.ChoiceField(choices=[("", "any")] + AlertSeverity.choices, required=False)
@@ -92,6 +92,8 @@ class SilenceForm(forms.Form):
     def __init__(self, *args, team, workflows=(), rules=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.team = team
+        for name in ("weekdays", "daily_start", "duration_minutes"):
+            self.fields[name].conditional = True  # needed with "every week": not marked optional
         self.fields["workflow"].choices = [("", "any")] + [(w.external_id, f"{w.name} ({w.external_id})") for w in workflows]
         self.fields["rule"].choices = [("", "any")] + [(str(r.pk), r.name) for r in rules]
         # A stored matcher for a workflow that has not reported yet stays choosable.

@@ -26,8 +26,9 @@ def params_help():
     """What each kind's params are: the first paragraph of its module's description."""
     rows = []
     for name, label in kind_choices():
-        text = (inspect.getmodule(registry.get_kind(name)).__doc__ or "").split("\n\n")[0]
-        rows.append((label, name, " ".join(text.split())))
+        text = " ".join((inspect.getmodule(registry.get_kind(name)).__doc__ or "").split("\n\n")[0].split())
+        heading, sep, rest = text.partition(": ")
+        rows.append((label, name, rest if sep and len(heading) < 60 else text))  # without the repeated name
     return format_html(
         'A JSON object; {{}} for none or the defaults. Per kind:<ul class="kinds-help">{}</ul>',
         format_html_join("", "<li><strong>{}</strong> <code>{}</code>: {}</li>", rows))
@@ -46,7 +47,8 @@ class RuleForm(TeamScopedForm):
         widgets = {"channels": forms.CheckboxSelectMultiple}
         labels = {"for_seconds": "For (seconds)", "auto_resolve": "Resolve by itself when the condition clears"}
         help_texts = {"workflow": "With “one workflow”.", "tag": "With “workflows with a tag”.",
-                      "for_seconds": "How long the condition must hold before the alert fires; 0: at once."}
+                      "for_seconds": "How long the condition must hold before the alert fires; 0: at once.",
+                      "auto_resolve": ""}
 
     def __init__(self, *args, team, **kwargs):
         super().__init__(*args, team=team, **kwargs)
