@@ -6,7 +6,8 @@ Inactive workflows are not expected to run and never fire (the "deactivated" kin
 
 from datetime import timedelta
 
-from monitoring.models import AlertType
+from alerts.models import AlertRule
+from monitoring.models import AlertType, Workflow
 
 from . import queries
 from .base import Observation, RuleKind, workflow_label
@@ -31,19 +32,24 @@ class NoExecutions(RuleKind):
         candidates = {}
         for rule in rules:
             since = now - timedelta(minutes=rule.params["every_minutes"] + rule.params["grace_minutes"])
-            idle = [workflow for workflow in scope.workflows(rule) if workflow.active
-                    and max(filter(None, (latest.get(workflow.pk), workflow.created_at))) <= since]
+            idle = [workflow for workflow in scope.workflows(rule)
+                    if workflow.active and (latest.get(workflow.pk) or since) <= since]
             if idle:
                 candidates[rule.pk] = (rule, since, idle)
-        # The rule's own creation counts too; read only for the few rules with idle workflows.
-        created = queries.rule_creation_times(list(candidates))
+        # The rule's and the workflow's creation count too (the clock starts no earlier); read
+        # only for the few rules with idle workflows.
+        rule_created = queries.creation_times(AlertRule, list(candidates))
+        workflow_created = queries.creation_times(Workflow, {w.pk for _, _, idle in candidates.values() for w in idle})
         found = {}
         for rule, since, idle in candidates.values():
-            if created[rule.pk] <= since:
-                span = rule.params["every_minutes"] + rule.params["grace_minutes"]
-                found[rule.pk] = {workflow.pk: Observation(workflow.pk, True, now, value=span,
-                                                           facts={"last_started": latest.get(workflow.pk)})
-                                  for workflow in idle}
+            if rule_created[rule.pk] > since:
+                continue
+            span = rule.params["every_minutes"] + rule.params["grace_minutes"]
+            holding = {workflow.pk: Observation(workflow.pk, True, now, value=span,
+                                                facts={"last_started": latest.get(workflow.pk)})
+                       for workflow in idle if workflow_created[workflow.pk] <= since}
+            if holding:
+                found[rule.pk] = holding
         return found
 
     def describe(self, rule, workflow, observation):

@@ -6,7 +6,6 @@ distinct window, whatever the number of rules and workflows, and none reads logs
 from django.db import connection
 from django.db.models import Aggregate, Count, FloatField, Min, OuterRef, Q, Subquery
 
-from alerts.models import AlertRule
 from monitoring.models import FAILED_STATES, Execution, ExecutionState, Workflow
 
 # Executions that ran to an outcome; canceled ones are neither a success nor a failure.
@@ -62,9 +61,9 @@ def latest_starts(team_ids):
     return dict(rows.iterator(chunk_size=5000))
 
 
-def rule_creation_times(rule_pks):
-    """{rule pk: created_at}."""
-    return dict(AlertRule.objects.filter(pk__in=rule_pks).values_list("pk", "created_at")) if rule_pks else {}
+def creation_times(model, pks):
+    """{pk: created_at} of some rules or workflows."""
+    return dict(model.objects.filter(pk__in=pks).values_list("pk", "created_at")) if pks else {}
 
 
 def stuck_counts(before, team_ids, states):
