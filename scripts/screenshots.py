@@ -11,7 +11,9 @@ from selenium.webdriver.common.by import By
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PAGES = [("overview", "/"), ("workflows", "/workflows/"), ("logs", "/logs/"), ("errors", "/errors/"),
-         ("alerts", "/alerts/")]
+         ("alerts", "/alerts/"), ("rules", "/rules/"), ("channels", "/channels/"), ("routes", "/routes/"),
+         ("silences", "/silences/")]
+PHONE = 390  # the alert page as on-call people open it from a notification
 
 
 def browser():
@@ -37,15 +39,32 @@ def main(base, username, password):
         link = driver.find_elements(By.CSS_SELECTOR, "#workflows a")
         if link:
             pages.append(("workflow", link[0].get_attribute("href").replace(base, "")))
+        for alerts in ("/alerts/", "/alerts/?resolved="):  # a firing alert, else any
+            driver.get(base + alerts)
+            link = driver.find_elements(By.CSS_SELECTOR, "#alerts a.alert-link")
+            if link:
+                break
+        if link:
+            pages.append(("alert", link[0].get_attribute("href").replace(base, "")))
         for name, path in pages:
-            driver.get(base + path)
-            driver.implicitly_wait(1)
-            height = driver.execute_script("return Math.min(document.body.scrollHeight, 2200)")
-            driver.set_window_size(1400, max(height, 700))
-            driver.save_screenshot(str(OUT / f"{name}.png"))
-            print("saved", OUT / f"{name}.png")
+            shoot(driver, base + path, name, 1400)
+        if link:
+            shoot(driver, base + pages[-1][1], "alert-phone", PHONE, mobile=True)
     finally:
         driver.quit()
+
+
+def shoot(driver, url, name, width, mobile=False):
+    """The page at `width` CSS px (as a phone when `mobile`), as tall as it is (up to 2200 px)."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": 700, "deviceScaleFactor": 1, "mobile": mobile})
+    driver.get(url)
+    driver.implicitly_wait(1)
+    height = driver.execute_script("return Math.min(document.documentElement.scrollHeight, 2200)")
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": max(height, 700), "deviceScaleFactor": 1, "mobile": mobile})
+    driver.save_screenshot(str(OUT / f"{name}.png"))
+    print("saved", OUT / f"{name}.png")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The Rules page: a team's alert rules, read-only for members and viewers; new / edit / delete
 for its admins, validated by alerts.rules.registry.validate_rule before saving."""
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -17,8 +19,10 @@ from .views import delete_page, editable, list_page
 
 @login_required
 def rules(request):
-    objects = (visible(request, AlertRule.objects.select_related("team", "workflow"))
-               .prefetch_related("channels").order_by("team__slug", "name"))
+    objects = list(visible(request, AlertRule.objects.select_related("team", "workflow"))
+                   .prefetch_related("channels").order_by("team__slug", "name"))
+    for rule in objects:
+        rule.params_shown = [(name, json.dumps(value)) for name, value in sorted((rule.params or {}).items())]
     return list_page(request, "alerting/rules.html", objects)
 
 

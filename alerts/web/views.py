@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import F, Q
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -87,7 +88,7 @@ def route_delete(request, pk):
 
 def silence_state(silence, now):
     """active (muting now), upcoming (starts later, or between its weekly windows) or expired."""
-    if silence.ends_at <= now:
+    if silence.ends_at <= now or silence.ends_at <= silence.starts_at:
         return "expired"
     return "active" if silences.is_active(silence, now) else "upcoming"
 
@@ -96,8 +97,10 @@ def silence_state(silence, now):
 def silences_page(request):
     now = timezone.now()
     scoped = visible(request, Silence.objects.select_related("team"))
-    current = list(scoped.filter(ends_at__gt=now).order_by("starts_at"))
-    expired = list(scoped.filter(ends_at__lte=now).order_by("-ends_at")[:50])
+    # Expired: ended, or (expired before it began, as the API does it) ending where it starts.
+    over = Q(ends_at__lte=now) | Q(ends_at__lte=F("starts_at"))
+    current = list(scoped.exclude(over).order_by("starts_at"))
+    expired = list(scoped.filter(over).order_by("-ends_at")[:50])
     for silence in current + expired:
         silence.state = silence_state(silence, now)
         silence.local_zone = _zone_or_utc(silence.time_zone)
