@@ -195,7 +195,7 @@ def test_admin_creates_a_route_from_the_teams_channels_and_rules(team, other_tea
             "rules": [str(rule.pk)], "tags": "billing, orders ,", "repeat_interval_minutes": "60",
             "escalation_channel": str(chat.pk), "escalate_after_minutes": "15", "enabled": "on"}
     assert "Select a valid choice" in html(post(client, "/routes/new/", data))
-    assert "at least 1 minute" in html(post(client, "/routes/new/", {**data, "channel": str(pager.pk),
+    assert "greater than or equal to 1" in html(post(client, "/routes/new/", {**data, "channel": str(pager.pk),
                                                                       "repeat_interval_minutes": "0"}))
     assert post(client, "/routes/new/", {**data, "channel": str(pager.pk)}).status_code == 302
     route = Route.objects.get()
@@ -318,7 +318,8 @@ def test_silence_this_alert_for_creates_a_matching_silence(team, signed_in):
     post(client, f"/alerts/{alert.pk}/silence/", {"hours": "1.5"})
     assert Silence.objects.order_by("-created_at").first().ends_at - timezone.now() > timedelta(minutes=89)
     # Nonsense is refused with a message, nothing created.
-    post(client, f"/alerts/{alert.pk}/silence/", {"minutes": "-5"})
+    for nonsense in ({"minutes": "-5"}, {"hours": "inf"}, {"hours": "soon"}):
+        assert post(client, f"/alerts/{alert.pk}/silence/", nonsense).status_code == 302
     assert Silence.objects.count() == 2
 
 

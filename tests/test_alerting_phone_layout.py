@@ -138,9 +138,20 @@ class PhoneTests(ChannelsLiveServerTestCase):
             width = self.browser.execute_script("return document.documentElement.scrollWidth")
             if width > PHONE_WIDTH:  # name what sticks out, for whoever has to fix it
                 too_wide[path] = (width, self.browser.execute_script(STICKING_OUT, PHONE_WIDTH))
+        # Signed out: the sign-in page.
+        self.browser.delete_all_cookies()
+        self.browser.get(self.live_server_url + "/login/")
+        width = self.browser.execute_script("return document.documentElement.scrollWidth")
+        if width > PHONE_WIDTH:
+            too_wide["/login/"] = width
         assert too_wide == {}
+        self.sign_in()
+        self.browser.get(self.live_server_url + "/alerts/")
         # The navigation wrapped instead of being cut off: every link can be seen and tapped.
-        for link in self.browser.find_elements(By.CSS_SELECTOR, "header nav a"):
+        links = self.browser.find_elements(By.CSS_SELECTOR, "header nav a")
+        assert [link.text.split()[0] for link in links] == [
+            "Overview", "Workflows", "Logs", "Errors", "Alerts", "Rules", "Channels", "Routes", "Silences"]
+        for link in links:
             rect = link.rect
             assert link.is_displayed() and rect["x"] >= 0 and rect["x"] + rect["width"] <= PHONE_WIDTH, link.text
 

@@ -49,7 +49,7 @@ def _minutes(request):
         if request.POST.get("hours"):
             return round(float(request.POST["hours"]) * 60)
         return int(request.POST.get("minutes", ""))
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", "nan", "inf"
         return None
 
 

@@ -13,6 +13,7 @@ from monitoring.models import AlertSeverity, AlertType
 from ..models import AlertRule, Channel, Route
 
 WEEKDAYS = [(1, "Mon"), (2, "Tue"), (3, "Wed"), (4, "Thu"), (5, "Fri"), (6, "Sat"), (7, "Sun")]
+MAX_MINUTES = 366 * 24 * 60
 LOCAL_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 
@@ -35,17 +36,20 @@ class RouteForm(TeamScopedForm):
     severities = forms.MultipleChoiceField(
         choices=AlertSeverity.choices, required=False, widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: every severity.")
-    tags = forms.CharField(required=False, max_length=1000, help_text="Comma-separated workflow tags (any of them); empty: every workflow, and alerts without one.")
+    # As the API takes them: from a minute to a year.
+    repeat_interval_minutes = forms.IntegerField(
+        min_value=1, max_value=MAX_MINUTES, initial=240, label="Repeat every (minutes)",
+        help_text="An open alert nobody acknowledged is notified again this often.")
+    escalate_after_minutes = forms.IntegerField(min_value=1, max_value=MAX_MINUTES, initial=30,
+                                                label="Escalate after (minutes)")
+    tags = forms.CharField(required=False, max_length=6000, help_text="Comma-separated workflow tags (any of them); empty: every workflow, and alerts without one.")
 
     class Meta:
         model = Route
         fields = ["name", "channel", "severities", "rules", "tags", "repeat_interval_minutes",
                   "escalation_channel", "escalate_after_minutes", "enabled"]
         widgets = {"rules": forms.CheckboxSelectMultiple}
-        labels = {"repeat_interval_minutes": "Repeat every (minutes)",
-                  "escalate_after_minutes": "Escalate after (minutes)"}
-        help_texts = {"repeat_interval_minutes": "An unresolved, unacknowledged alert is notified again this often.",
-                      "escalation_channel": "Where a critical alert nobody acknowledged goes next.",
+        help_texts = {"escalation_channel": "Where a critical alert nobody acknowledged goes next.",
                       "rules": "None ticked: alerts of every rule (and posted / Alertmanager alerts)."}
 
     def __init__(self, *args, **kwargs):
@@ -54,13 +58,10 @@ class RouteForm(TeamScopedForm):
             self.initial["tags"] = ", ".join(self.instance.tags or [])
 
     def clean_tags(self):
-        return comma_list(self.cleaned_data.get("tags"))
-
-    def clean_repeat_interval_minutes(self):
-        value = self.cleaned_data["repeat_interval_minutes"]
-        if value < 1:
-            raise forms.ValidationError("Must be at least 1 minute.")
-        return value
+        tags = comma_list(self.cleaned_data.get("tags"))
+        if len(tags) > 50 or any(len(tag) > 100 for tag in tags):
+            raise forms.ValidationError("At most 50 tags of at most 100 characters.")
+        return tags
 
 
 class SilenceForm(forms.Form):
