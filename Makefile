@@ -39,11 +39,12 @@ run: setup
 	@test -s $(DEMO_DIR)/demo_encryption_key || (umask 077; $(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' > $(DEMO_DIR)/demo_encryption_key)
 	@export DEBUG=1 SECRET_KEY="$${SECRET_KEY:-$$(cat $(DEMO_DIR)/demo_secret_key)}" LOG_LEVEL="$${LOG_LEVEL:-WARNING}" \
 		FLOWTOWER_ENCRYPTION_KEYS="$${FLOWTOWER_ENCRYPTION_KEYS:-$$(cat $(DEMO_DIR)/demo_encryption_key)}" \
-		FLOWTOWER_ALLOW_PRIVATE_OUTBOUND="$${FLOWTOWER_ALLOW_PRIVATE_OUTBOUND:-true}"; \
+		FLOWTOWER_ALLOW_PRIVATE_OUTBOUND="$${FLOWTOWER_ALLOW_PRIVATE_OUTBOUND:-true}" \
+		FLOWTOWER_BASE_URL="$${FLOWTOWER_BASE_URL:-http://$(HOST):$(PORT)}"; \
 	$(PY) manage.py migrate --noinput -v0 && \
 	$(PY) manage.py demo setup --url http://$(HOST):$(PORT) --token-file $(DEMO_DIR)/demo_token \
 		--credentials-file $(DEMO_DIR)/demo_credentials && \
-	$(PY) manage.py demo_alerting && \
+	$(PY) manage.py demo_alerting -v0 && \
 	trap 'kill 0' INT TERM EXIT; \
 	$(PY) manage.py demo feed --url http://$(HOST):$(PORT) --token-file $(DEMO_DIR)/demo_token & \
 	if [ -n "$$REDIS_URL" ]; then $(VENV)/bin/celery -A config worker -B --loglevel=WARNING --concurrency=2 & \

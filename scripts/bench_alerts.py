@@ -5,7 +5,6 @@ holding a day of executions and a stretch of logs. Prints the pass time (target:
 Run through manage.py shell so settings load: see the Makefile's bench target. The data is made
 by SQL inside PostgreSQL (generate_series), which takes a fraction of the time Python would."""
 
-import logging
 import statistics
 import time
 
@@ -25,7 +24,6 @@ PASSES = 7
 # Notification work for the alerts raised runs in Celery workers, not in the pass: queue the tasks
 # (in-memory broker) instead of running them inline as the eager demo default would.
 current_app.conf.task_always_eager = False
-logging.getLogger("kombu.connection").setLevel(logging.ERROR)  # the in-memory broker has no host: fine here
 
 now = timezone.now()
 setup_started = time.perf_counter()

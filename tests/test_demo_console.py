@@ -86,10 +86,13 @@ def get(url):
         return None  # not listening (yet)
 
 
-# What runserver prints when it starts; anything else after the credentials is noise.
+# What runserver prints when it starts, and the demo's alert notifications (its log channel writes
+# them to the console: that is where the demo's alerts are "sent"); anything else after the
+# credentials is noise.
 STARTUP_LINES = re.compile(r"^(|Performing system checks\.\.\.|System check identified no issues.*|"
                            r"\w+ \d+, \d{4} - [\d:]+|Django version .*|Starting ASGI/Daphne .*|"
-                           r"Quit the server with CONTROL-C\.|.* changed, reloading\.)$")
+                           r"Quit the server with CONTROL-C\.|.* changed, reloading\.|"
+                           r"[\d-]+ [\d:,]+ WARNING alerts\.notifications .*)$")
 
 
 @pytest.fixture

@@ -80,7 +80,7 @@ class Command(BaseCommand):
             raise CommandError("No demo team yet: run `manage.py demo setup` first.")
         with transaction.atomic():
             created = ensure_demo_alerting(team)
-        if created:
+        if created and options["verbosity"] >= 1:
             self.stdout.write(f"Demo alerting: created {', '.join(created)}; notifications go to the server log.")
         if every:
             run_passes(every, self.stderr.write)
