@@ -22,6 +22,10 @@ TARGETS = [
     ("alerts", Alert, "timestamp"),
     ("executions", Execution, "started_at"),
 ]
+# An alert first seen long ago may still be firing: it goes only once it was also last seen before
+# the cut-off, so a deduplicated alert that keeps repeating is never deleted and re-created as new.
+# (timestamp <= last_seen_at, so the timestamp index still bounds the scan.)
+ALSO_EXPIRED = {"alerts": "last_seen_at"}
 
 
 def retention_days(uniform_days=None):
@@ -33,8 +37,14 @@ def retention_days(uniform_days=None):
 def expired(days, now=None):
     """name -> queryset of the rows past retention."""
     now = now or timezone.now()
-    return {name: model.objects.filter(**{f"{field}__lt": now - timedelta(days=days[name])})
-            for name, model, field in TARGETS}
+    out = {}
+    for name, model, field in TARGETS:
+        cutoff = now - timedelta(days=days[name])
+        conditions = {f"{field}__lt": cutoff}
+        if name in ALSO_EXPIRED:
+            conditions[f"{ALSO_EXPIRED[name]}__lt"] = cutoff
+        out[name] = model.objects.filter(**conditions)
+    return out
 
 
 def _delete_in_chunks(model, queryset, chunk, on_chunk):

@@ -29,8 +29,9 @@ def seed(team, age_days, n_logs=3, execution="e"):
     }
     result = ingest(team, {k: validate_records(k, v)[0] for k, v in raw.items()})
     when = timezone.now() - timedelta(days=age_days)
-    for model in (ExecutionLog, WorkflowError, PerformanceMetric, Alert):
+    for model in (ExecutionLog, WorkflowError, PerformanceMetric):
         model.objects.filter(execution__external_id=base["execution_id"]).update(timestamp=when)
+    Alert.objects.filter(execution__external_id=base["execution_id"]).update(timestamp=when, last_seen_at=when)
     Execution.objects.filter(external_id=base["execution_id"]).update(started_at=when)
     return result
 
@@ -46,6 +47,17 @@ def test_default_retention_is_per_type(team):
     run = retention.prune(trigger="test")
     assert run.deleted == {"logs": 6, "errors": 1, "performance": 1, "alerts": 1, "executions": 1}
     assert counts() == {"ExecutionLog": 3, "WorkflowError": 2, "PerformanceMetric": 2, "Alert": 2, "Execution": 2}
+
+
+def test_an_old_alert_still_being_seen_is_kept(team):
+    # First seen 200 days ago, but repeated (deduplicated) yesterday: it is still happening, so
+    # retention must not delete it (its next repeat would otherwise start over as a new alert).
+    seed(team, 200)
+    seed(team, 201)
+    Alert.objects.filter(execution__external_id="e-200").update(last_seen_at=timezone.now() - timedelta(days=1))
+    run = retention.prune(trigger="test")
+    assert run.deleted["alerts"] == 1
+    assert list(Alert.objects.values_list("title", flat=True)) == ["t e-200"]  # its execution is gone
 
 
 def test_deletes_in_bounded_chunks(team, django_assert_max_num_queries):
