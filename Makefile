@@ -45,7 +45,7 @@ run: setup
 	$(PY) manage.py demo setup --url http://$(HOST):$(PORT) --token-file $(DEMO_DIR)/demo_token \
 		--credentials-file $(DEMO_DIR)/demo_credentials && \
 	$(PY) manage.py demo_alerting -v0 && \
-	trap 'kill 0' INT TERM EXIT; \
+	trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	$(PY) manage.py demo feed --url http://$(HOST):$(PORT) --token-file $(DEMO_DIR)/demo_token & \
 	if [ -n "$$REDIS_URL" ]; then $(VENV)/bin/celery -A config worker -B --loglevel=WARNING --concurrency=2 & \
 	else $(PY) manage.py demo_alerting --every 60 & fi; \
