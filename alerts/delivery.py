@@ -12,6 +12,7 @@
 - set_secrets / masked_secrets / channel_secrets: secrets encrypted at rest, never shown in full."""
 
 import logging
+from datetime import timedelta
 from functools import partial
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ from django.utils import timezone
 
 from monitoring.crypto import decrypt_json, encrypt_json
 
-from . import messages
+from . import dispatch, messages
 from .channels import registry
 from .channels.base import DeliveryError
 from .models import Channel, Delivery, DeliveryStatus, NotificationEvent
@@ -137,7 +138,34 @@ def _record_failure(channel):
 def _enqueue(delivery_id, message_id, countdown):
     from .tasks import deliver  # the task module imports this one
 
-    deliver.apply_async((delivery_id, message_id), countdown=countdown or None)
+    # Never sent inline: with the broker down the row stays pending for resend_stale.
+    dispatch.enqueue(deliver, (delivery_id, message_id), countdown=countdown or None, inline_when_down=False)
+
+
+# A pending delivery whose attempt was due this long ago has no task working on it (it could not be
+# queued: the broker was down, or the worker died holding it).
+STALE_AFTER_SECONDS = 120
+
+
+def resend_stale(now=None):
+    """Queue again the pending deliveries nobody is working on (from the notification pass, once
+    Celery runs again). An attempt is made once: attempt() acts only on a still-pending row.
+    Returns how many were queued."""
+    now = now or timezone.now()
+    pending = Delivery.objects.filter(status=DeliveryStatus.PENDING, event__in=_RESENDABLE,
+                                      created_at__lt=now - timedelta(seconds=STALE_AFTER_SECONDS))
+    stale = [d.pk for d in pending.only("pk", "attempt", "created_at")
+             if d.created_at + timedelta(seconds=_planned_wait(d.attempt) + STALE_AFTER_SECONDS) < now]
+    for pk in stale:
+        _enqueue(pk, None, 0)
+    return len(stale)
+
+
+_RESENDABLE = [e for e in NotificationEvent.values if e != NotificationEvent.TEST]
+
+
+def _planned_wait(attempt_number):
+    return backoff_seconds(attempt_number - 1) if attempt_number > 1 else 0
 
 
 def _message_id(delivery):

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from monitoring.models import Execution, PerformanceMetric, Workflow, WorkflowError
 
+from . import dispatch
 from .evaluation import Evaluator
 from .models import AlertRule
 from .rules import registry
@@ -33,7 +34,7 @@ def on_events_committed(sender, events, **kwargs):
     if items:
         from .tasks import evaluate_events  # tasks imports this module
 
-        evaluate_events.delay(items)
+        dispatch.enqueue(evaluate_events, (items,))
 
 
 # Event type -> (Batch attribute, loader of the records by id). The records come back with what

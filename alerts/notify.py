@@ -30,7 +30,7 @@ from monitoring import services
 from monitoring.events import monitoring_events_committed
 from monitoring.models import Alert, AlertSeverity
 
-from . import delivery, escalation
+from . import delivery, dispatch, escalation
 from .models import AlertNotification, Channel, NotificationEvent, Silence
 from .routing import Routing
 from .silences import active_silences, silencing
@@ -241,7 +241,7 @@ def alert_events_committed(sender, events, **kwargs):
     if ids:
         from .tasks import process_alerts  # tasks imports this module
 
-        process_alerts.delay(ids)
+        dispatch.enqueue(process_alerts, (ids,))
 
 
 def silences_changed(team_id):
@@ -255,7 +255,7 @@ def silences_changed(team_id):
         if ids:
             from .tasks import process_alerts
 
-            process_alerts.delay(ids)
+            dispatch.enqueue(process_alerts, (ids,))
 
     transaction.on_commit(enqueue)
 

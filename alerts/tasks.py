@@ -45,6 +45,8 @@ def process_alerts(alert_ids):
 @shared_task(name="alerts.tasks.notification_pass")
 def notification_pass():
     """Repeats, escalations and ended silences (beat, every minute). Returns notifications sent."""
+    from .delivery import resend_stale
     from .notify import notification_pass as run_pass
 
+    resend_stale()
     return run_pass()
