@@ -77,6 +77,16 @@ def _narrowed(qs, workflows=None, team_slug=None):
     return qs
 
 
+def executions(principal: Principal, workflows=None, states=None):
+    """A scoped queryset of executions, newest first; only the given workflows' and states' if
+    given."""
+    qs = scope(Execution.objects.select_related("workflow__team", "retry_of"), principal)
+    qs = _narrowed(qs, workflows)
+    if states:
+        qs = qs.filter(state__in=states)
+    return qs.order_by("-started_at", "-pk")
+
+
 def records(kind, principal: Principal, workflows=None, team_slug=None, **filters):
     """A scoped queryset of one record kind ("logs", "errors", "performance", "alerts"), newest
     first. Filters: execution_id, levels, severities, types, resolved, acknowledged, start, end,

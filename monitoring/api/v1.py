@@ -14,7 +14,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from .. import queries, services
-from ..access import INGEST, MANAGE, RESPOND, scope, team_id_of
+from ..access import INGEST, MANAGE, RESPOND, team_id_of
 from ..ingest import ingest
 from ..models import (
     Alert,
@@ -299,9 +299,7 @@ class ExecutionViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, mixins.Updat
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
-        return scope(Execution.objects.select_related("workflow__team", "retry_of"), self.principal).order_by(
-            "-started_at", "-pk"
-        )
+        return queries.executions(self.principal)
 
     def create(self, request, *args, **kwargs):
         team = ingest_team(self.principal, request)
