@@ -35,6 +35,9 @@ from monitoring.models import (
 
 from daphne_server import database_url
 
+# Every test needs the test database (pytest-django sets it up only for marked tests); the server
+# process reads what the module's fixture committed there, outside each test's transaction.
+pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
 NOW = timezone.now()
 
@@ -188,11 +191,10 @@ def test_recent_executions_newest_first_filtered_and_only_the_team_s(mcp):
             ["executions"]] == ["102", "101"]
 
 
-def test_recent_executions_are_the_rest_api_s(mcp, world, django_db_blocker):
-    with django_db_blocker.unblock():
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {world['token']}")
-        rest = client.get("/api/v1/executions/").json()["results"]
+def test_recent_executions_are_the_rest_api_s(mcp, world):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {world['token']}")
+    rest = client.get("/api/v1/executions/").json()["results"]
     assert [e["id"] for e in mcp.call("get_recent_executions")["executions"]] == [e["id"] for e in rest]
 
 
