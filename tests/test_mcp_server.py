@@ -4,6 +4,7 @@ the module; its data is committed before it starts (the process cannot see a tes
 and flushed after."""
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -302,3 +303,12 @@ def test_stdout_carries_only_the_protocol(world):
     lines = done.stdout.decode().splitlines()
     assert lines and all(json.loads(line)["jsonrpc"] == "2.0" for line in lines)
     assert json.loads(lines[0])["result"]["serverInfo"]["name"] == "flowtower"
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/mcp.md"])
+def test_the_documented_client_configuration_starts_this_server(document):
+    """The mcpServers JSON the docs give is valid and runs this command with the token variable."""
+    blocks = re.findall(r"```json\n(.*?)```", (ROOT / document).read_text(), re.S)
+    server = next(json.loads(b)["mcpServers"]["flowtower"] for b in blocks if '"mcpServers"' in b)
+    assert server["args"][-2:] == ["/srv/flowtower/manage.py", "mcp_server"]
+    assert set(server["env"]) >= {"FLOWTOWER_TOKEN", "DJANGO_SETTINGS_MODULE", "DATABASE_URL"}
