@@ -178,12 +178,14 @@ def _sqlite_rows(table, columns):
 
 @pytest.fixture
 def n8n_postgres():
-    """A throwaway PostgreSQL database holding the real n8n's rows, tables prefixed "n8n_"."""
+    """A throwaway PostgreSQL database holding the real n8n's rows, tables prefixed "n8n_", in a
+    schema of their own (n8n's DB_POSTGRESDB_SCHEMA), which the URL selects with search_path."""
     name = f"n8n_reader_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(_server_url("postgres"), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         with psycopg.connect(_server_url(name)) as db:
+            db.execute("CREATE SCHEMA automation; SET search_path TO automation")
             for table, columns in PG_TABLES.items():
                 db.execute(f'CREATE TABLE "n8n_{table}" ({", ".join(f"{chr(34)}{c}{chr(34)} {t}" for c, t in columns.items())})')
                 for row in _sqlite_rows(table, columns):
@@ -192,7 +194,7 @@ def n8n_postgres():
             db.execute("""INSERT INTO n8n_tag_entity VALUES ('t1', 'billing'), ('t2', 'nightly')""")
             db.execute("""INSERT INTO "n8n_workflows_tags" VALUES ('cHvpJr4EckHXTVr8', 't1'), ('FbRIb8zCoV42MZPU', 't2'),
                           ('FbRIb8zCoV42MZPU', 't1')""")
-        yield _server_url(name)
+        yield _server_url(name) + "?options=-csearch_path%3Dautomation"
     finally:
         with psycopg.connect(_server_url("postgres"), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -206,6 +208,8 @@ def test_reads_the_same_data_from_postgresql_with_a_table_prefix(n8n_postgres):
     sqlite_runs = {e.id: e.run_data for e in DatabaseReader(SQLITE).list_executions(limit=1000)}
     assert {e.id: e.run_data for e in reader.list_executions(limit=1000)} == sqlite_runs
     assert [e.id for e in reader.list_executions(after_id=28)] == ["29", "30"]
+    with pytest.raises(SourceMissing, match="table prefix"):  # the schema is not on the default path
+        DatabaseReader(n8n_postgres.split("?")[0], table_prefix="n8n_").list_workflows()
 
 
 def test_postgresql_reads_in_a_read_only_transaction(n8n_postgres):

@@ -30,7 +30,8 @@ MAX_PAGES = 10_000  # a guard against an n8n that hands back the same cursor for
 
 class ApiReader:
     """`base_url`: n8n's address (e.g. https://n8n.example.com); `api_key`: an n8n API key;
-    `get`: the HTTP getter to use, default a plain requests session."""
+    `get`: the HTTP getter to use, default a plain requests session. It should raise requests'
+    exceptions (or an N8nReadError, which passes through unchanged)."""
 
     def __init__(self, base_url, api_key, get=None, timeout=TIMEOUT_S):
         self.base_url = base_url.rstrip("/")
