@@ -20,9 +20,10 @@ from django.db import connection
 from django.utils import timezone
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.server.mcpserver.exceptions import ToolError
 from rest_framework.test import APIClient
 
-from monitoring.mcp.server import MAX_LIMIT, TOOLS
+from monitoring.mcp.server import MAX_LIMIT, TOOLS, TeamTools
 from monitoring.models import (
     Alert,
     Execution,
@@ -312,3 +313,13 @@ def test_the_documented_client_configuration_starts_this_server(document):
     server = next(json.loads(b)["mcpServers"]["flowtower"] for b in blocks if '"mcpServers"' in b)
     assert server["args"][-2:] == ["/srv/flowtower/manage.py", "mcp_server"]
     assert set(server["env"]) >= {"FLOWTOWER_TOKEN", "DJANGO_SETTINGS_MODULE", "DATABASE_URL"}
+
+
+def test_a_token_revoked_while_the_server_runs_reads_nothing_more(world):
+    token = ServiceToken.objects.get(name="mcp")
+    tools = TeamTools(token)
+    assert tools.get_recent_executions(limit=1).count == 1
+    token.revoked_at = timezone.now()
+    token.save()
+    with pytest.raises(ToolError, match="revoked"):
+        tools.get_recent_executions(limit=1)

@@ -5,10 +5,9 @@ monitoring.serializers gives records their shape; this module only checks argume
 "not found" into a tool error and returns the typed result (monitoring.mcp.shapes)."""
 
 import functools
-from datetime import timedelta
 from typing import Annotated, Literal, Optional
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -17,6 +16,7 @@ from pydantic import Field
 
 from .. import queries
 from ..access import Principal
+from ..api.auth import LAST_USED_RESOLUTION
 from ..models import TOKEN_PREFIX, AlertStatus, ExecutionState, ServiceToken, hash_token
 from ..serializers import serialize, serialize_many
 from . import shapes
@@ -26,8 +26,6 @@ from . import shapes
 MAX_LIMIT = 200
 # Per-node logs in one execution's answer; the rest are counted (logs_total).
 MAX_EXECUTION_LOGS = 500
-# Marking a token used at most once a minute, as the REST API does.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description=f"How many records, newest first (1 to {MAX_LIMIT}).")]
 WorkflowId = Annotated[str, Field(min_length=1, max_length=255,
@@ -65,8 +63,8 @@ class TeamTools:
         self.token = token
 
     def principal(self) -> Principal:
-        """Checked at every call, so a token revoked while the server runs stops it reading."""
-        close_old_connections()
+        """Checked at every call, so a token revoked while the server runs stops it reading. Marked
+        used at most once a minute, as the REST API does."""
         token = ServiceToken.objects.select_related("team").filter(pk=self.token.pk).first()
         if token is None or not token.is_active:
             raise ToolError("The service token was revoked; restart the server with a valid FLOWTOWER_TOKEN.")
@@ -243,8 +241,13 @@ def build_server(token: ServiceToken) -> MCPServer:
 
 def _bound(method):
     """A plain function with the method's signature and docstring (the SDK reads its arguments and
-    result from them), calling it for this team."""
+    result from them). The SDK runs it in a worker thread: its database connection is given back
+    after the call rather than held between calls."""
     @functools.wraps(method)
     def tool(**kwargs):
-        return method(**kwargs)
+        close_old_connections()
+        try:
+            return method(**kwargs)
+        finally:
+            connection.close()
     return tool
