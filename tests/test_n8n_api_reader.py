@@ -34,6 +34,7 @@ class FakeN8n:
         self.by_id = {e["id"]: e for page in self.pages for e in page["data"]}
         self.waiting = _answer("executions-waiting.json")
         self.asked = []
+        self.default_list_hides_unfinished = False
 
     def __call__(self, request):
         if request.headers.get("X-N8N-API-KEY") != KEY:
@@ -60,7 +61,10 @@ class FakeN8n:
         if status:
             data = [e for page in self.pages for e in page["data"] if e["status"] == status]
             return {"data": data, "nextCursor": None}
-        return self.by_cursor[args.get("cursor")]
+        page = self.by_cursor[args.get("cursor")]
+        if self.default_list_hides_unfinished:
+            page = {**page, "data": [e for e in page["data"] if e["status"] not in ("running", "waiting")]}
+        return page
 
 
 @pytest.fixture
@@ -94,6 +98,14 @@ def test_follows_the_cursor_and_asks_for_running_and_waiting_too(n8n):
     assert [a.get("cursor") for a in lists if "status" not in a] == [None, *(p["nextCursor"] for p in n8n.pages[:2])]
     assert sorted(a["status"] for a in lists if "status" in a) == ["running", "waiting"]
     assert all(a["includeData"] == "true" and a["limit"] == "250" for a in lists)
+
+
+def test_a_waiting_execution_the_default_list_leaves_out_is_still_read(n8n):
+    n8n.default_list_hides_unfinished = True
+    executions = ApiReader(n8n.url, KEY).list_executions()
+    assert len(executions) == 30
+    [waiting] = [e for e in executions if e.status == "waiting"]
+    assert waiting.id == "29" and waiting.last_node_executed == "Wait for approval"
 
 
 def test_incremental_reads_stop_at_the_cursor(n8n):
