@@ -41,7 +41,10 @@ def _json(value, default):
         return default
     if isinstance(value, (dict, list)):
         return value
-    return json.loads(value)
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise UnexpectedAnswer(f"n8n stored JSON that cannot be read: {str(value)[:80]!r}") from None
 
 
 class _Session:
