@@ -355,6 +355,42 @@ class RetentionOut(DocumentOnly):
                                     "that would be) per record type")
 
 
+class NodeWindowOut(DocumentOnly):
+    """A node in the previous window."""
+
+    runs = serializers.IntegerField(min_value=1)
+    p95_ms = serializers.IntegerField(allow_null=True)
+    failure_share = serializers.FloatField(min_value=0, max_value=1)
+
+
+class NodeChangeOut(DocumentOnly):
+    """Current minus previous window (null p95_ms when either window has no durations)."""
+
+    runs = serializers.IntegerField()
+    p95_ms = serializers.IntegerField(allow_null=True)
+    failure_share = serializers.FloatField(min_value=-1, max_value=1)
+
+
+class NodeOut(DocumentOnly):
+    """One node over the window: runs (a run is the node in one execution), durations, failure share."""
+
+    node_name = serializers.CharField()
+    runs = serializers.IntegerField(min_value=1)
+    p50_ms = serializers.IntegerField(allow_null=True)
+    p95_ms = serializers.IntegerField(allow_null=True)
+    failure_share = serializers.FloatField(min_value=0, max_value=1, help_text="failed runs / runs")
+    previous = NodeWindowOut(allow_null=True, help_text="null when the node did not run in the previous window")
+    change = NodeChangeOut(allow_null=True)
+
+
+class NodeStatsOut(DocumentOnly):
+    """Per-node analysis of a workflow, the most failing then the slowest nodes first."""
+
+    workflow_id = serializers.CharField()
+    days = serializers.IntegerField()
+    nodes = NodeOut(many=True)
+
+
 # --- the monitoring endpoint -------------------------------------------------------------------
 class MonitoringEndpointSchema(FlowtowerAutoSchema):
     """The monitoring endpoint's bodies and answers, per `type`, from the serializers that check

@@ -8,12 +8,13 @@ import django_filters as filters
 from django import forms
 from django.db.models import ProtectedError
 from django_filters.fields import IsoDateTimeField
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from .. import queries, services
+from .. import node_stats, queries, services
 from ..access import INGEST, MANAGE, RESPOND, team_id_of
 from ..ingest import ingest
 from ..models import (
@@ -36,7 +37,7 @@ from ..schemas import INT_MAX, KINDS, AlertUpdateIn, ErrorUpdateIn, StrictSerial
 from ..serializers import AlertOut, ErrorOut, ExecutionOut, LogOut, PerformanceOut, WorkflowOut, serialize
 from .audit import AuditedAPIMixin
 from .idempotency import idempotent
-from .openapi import FlowtowerAutoSchema
+from .openapi import FlowtowerAutoSchema, NodeStatsOut
 from .pagination import LogCursor
 from .params import MAX_UTC_OFFSET
 from .monitoring_endpoint import ingest_team
@@ -225,6 +226,17 @@ class ExecutionIn(ExecutionUpdateIn):
     retry_of = serializers.CharField(max_length=255, required=False, allow_null=True)
 
 
+def _days(params):
+    """?days= for the per-node analysis: an integer within the bounds, or a 400 naming it."""
+    raw = params.get("days")
+    if raw in (None, ""):
+        return node_stats.DEFAULT_DAYS
+    low, high = node_stats.MIN_DAYS, node_stats.MAX_DAYS
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise ValidationError({"days": [f"must be an integer from {low} to {high}, got '{raw[:50]}'"]})
+    return int(raw)
+
+
 def _validated(schema, data, partial=False):
     s = schema(data=data, partial=partial)
     s.is_valid(raise_exception=True)
@@ -285,6 +297,23 @@ class WorkflowViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
         except ProtectedError:
             raise ValidationError("This workflow still has protected records.")
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        filters=False,
+        parameters=[OpenApiParameter(
+            "days", {"type": "integer", "minimum": node_stats.MIN_DAYS, "maximum": node_stats.MAX_DAYS,
+                     "default": node_stats.DEFAULT_DAYS}, required=False,
+            description=f"The window, ending now: {node_stats.MIN_DAYS} to {node_stats.MAX_DAYS} days; "
+                        "compared with as many days before it.",
+        )],
+        responses={200: NodeStatsOut},
+    )
+    @action(detail=True, methods=["get"], url_path="nodes", filterset_class=None, pagination_class=None)
+    def nodes(self, request, pk=None):
+        """Per-node analysis of this workflow: per node, runs, p50 / p95 duration and failure share
+        over the last `days` days, and the change against the days before; the most failing, then the
+        slowest nodes first. Rules in docs/monitoring.md, "Per-node analysis"."""
+        return Response(node_stats.node_stats(self.get_object(), days=_days(request.query_params)))
 
 
 @extend_schema_view(

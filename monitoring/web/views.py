@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from .. import queries, services, stats
+from .. import node_stats, queries, services, stats
 from ..access import RESPOND, principal_from_request, scope, team_id_of
 from ..models import Execution, ExecutionLog
 from ..serializers import serialize_many
@@ -55,7 +55,8 @@ def workflow_detail(request, pk):
     context = {"workflow": workflow, "live": queries.live_status(workflow), "latest": latest}
     if request.GET.get("partial") == "live":
         return render(request, "flowtower/_live_status.html", context)
-    context.update(executions=executions, nodes=stats.node_timings(latest) if latest else [])
+    context.update(executions=executions, nodes=stats.node_timings(latest) if latest else [],
+                   node_stats=node_stats.node_stats(workflow))
     return render(request, "flowtower/workflow_detail.html", context)
 
 
