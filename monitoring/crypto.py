@@ -22,7 +22,7 @@ GENERATE_KEY = 'python -c "from cryptography.fernet import Fernet; print(Fernet.
 # Where encrypted secrets are stored: (app label, model, text field holding a Fernet token, or ""
 # for none). Named, not imported, so monitoring/ stays independent of the apps that store them;
 # the start-up check and `reencrypt_secrets` walk this list.
-ENCRYPTED_FIELDS = [("alerts", "Channel", "secrets")]
+ENCRYPTED_FIELDS = [("alerts", "Channel", "secrets"), ("n8n_mirror", "N8nInstance", "secrets")]
 
 
 class DecryptionError(ImproperlyConfigured):

@@ -12,6 +12,12 @@ records (monitoring.schemas) to `ingest`, which in one transaction:
      or error when failed_nodes > 0;
 4. publishes events after commit.
 
+A source that knows an execution's outcome itself (the n8n mirror) also sends "execution"
+records (ExecutionIn's fields): their state, mode, times, duration and steps are applied last, so
+the execution ends exactly as the source says, whatever its logs implied. With replace=True the
+logs and errors already stored for the executions those records name are deleted first (the
+performance record is replaced anyway): re-sending an execution rewrites it, never duplicates it.
+
 A batch touches each workflow and execution once, whatever its size: no N+1.
 """
 
@@ -79,7 +85,7 @@ def _ensure_executions(workflows, records, now):
             if r.get("execution_id") is None:
                 continue
             key = (workflows[r["workflow_id"]].pk, r["execution_id"])
-            ts = r.get("timestamp") or now
+            ts = r.get("timestamp") or r.get("started_at") or now
             if key not in first_seen or ts < first_seen[key]:
                 first_seen[key] = ts
     if not first_seen:
@@ -238,13 +244,57 @@ def _advance_state(execution, kind, obj):
     return before != after
 
 
-def ingest(team, records, source="api"):
+# What an "execution" record may set on its execution, applied after the other records.
+EXECUTION_FIELDS = ("state", "mode", "started_at", "stopped_at", "duration_ms", "total_steps", "current_step",
+                    "step_number")
+
+
+def _explicit_key(r, workflows):
+    return (workflows[r["workflow_id"]].pk, r["execution_id"])
+
+
+def _delete_replaced(records, workflows, executions):
+    """replace=True: drop the stored logs and errors of the executions the "execution" records
+    name, so the records sent now are the only ones."""
+    replaced = [executions[_explicit_key(r, workflows)].pk for r in records.get("execution", [])]
+    if replaced:
+        ExecutionLog.objects.filter(execution_id__in=replaced).delete()
+        WorkflowError.objects.filter(execution_id__in=replaced).delete()
+
+
+def _apply_explicit(records, workflows, executions):
+    """Set what "execution" records say; returns the pks of the executions that changed."""
+    changed = set()
+    retry_keys = {(workflows[r["workflow_id"]].pk, r["retry_of"]) for r in records.get("execution", [])
+                  if r.get("retry_of")}
+    retried = {}
+    for wf_pk, ext in retry_keys:
+        retried[(wf_pk, ext)] = Execution.objects.filter(workflow_id=wf_pk, external_id=ext).first()
+    for r in records.get("execution", []):
+        execution = executions[_explicit_key(r, workflows)]
+        before = {f: getattr(execution, f) for f in (*EXECUTION_FIELDS, "retry_of_id")}
+        for name in EXECUTION_FIELDS:
+            if name in r:
+                setattr(execution, name, r[name])
+        if execution.state not in FINAL_STATES:
+            execution.stopped_at, execution.duration_ms = None, None
+        if r.get("retry_of"):
+            target = retried.get((execution.workflow_id, r["retry_of"]))
+            execution.retry_of_id = target.pk if target else None
+        if before != {f: getattr(execution, f) for f in (*EXECUTION_FIELDS, "retry_of_id")}:
+            changed.add(execution.pk)
+    return changed
+
+
+def ingest(team, records, source="api", replace=False):
     """Write validated records, {kind: [validated dict, …]}, for `team`. Returns IngestResult."""
     now = timezone.now()
     result = IngestResult()
     with transaction.atomic():
         workflows = ensure_workflows(team, source, records)
         executions = _ensure_executions(workflows, records, now)
+        if replace:
+            _delete_replaced(records, workflows, executions)
         # Share the loaded objects so serializing the results costs no further queries.
         by_pk = {w.pk: w for w in workflows.values()}
         for w in workflows.values():
@@ -268,11 +318,13 @@ def ingest(team, records, source="api"):
         for _, kind, obj in sorted(applied, key=lambda t: t[0]):
             if _advance_state(obj.execution, kind, obj):
                 changed.add(obj.execution.pk)
+        changed |= _apply_explicit(records, workflows, executions)
         touched = [e for e in executions.values() if e.pk in changed or e._created_now]
         if touched:
             Execution.objects.bulk_update(
                 touched,
-                ["state", "current_step", "step_number", "stopped_at", "duration_ms", "total_steps", "last_activity_at"],
+                ["state", "current_step", "step_number", "stopped_at", "duration_ms", "total_steps", "last_activity_at",
+                 "mode", "started_at", "retry_of"],
             )
         result.executions = {e.pk: e for e in executions.values()}
         _publish(team, result, touched)

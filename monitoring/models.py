@@ -103,6 +103,9 @@ class Workflow(models.Model):
     name = models.CharField(max_length=255, blank=True)
     active = models.BooleanField(default=True)
     tags = models.JSONField(default=list, blank=True)
+    # How often the workflow is expected to run, when it runs on a schedule (the n8n mirror reads
+    # it from a Schedule Trigger or Cron node; any source may set it). None: not scheduled/unknown.
+    expected_interval_minutes = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -148,13 +148,14 @@ def update_execution(execution, data):
 
 
 # What a person or service may change on a workflow through monitoring; `active` going false is
-# what the alerting engine's "deactivated" rule watches for.
-WORKFLOW_FIELDS = ("name", "active", "tags")
+# what the alerting engine's "deactivated" rule watches for. expected_interval_minutes: how often a
+# scheduled workflow should run (None when it is not scheduled).
+WORKFLOW_FIELDS = ("name", "active", "tags", "expected_interval_minutes")
 
 
 @transaction.atomic
 def update_workflow(workflow, changes):
-    """Change a workflow's name, active flag or tags (`changes`: {field: value}). When something
+    """Change a workflow's name, active flag, tags or schedule (`changes`: {field: value}). When something
     really changes, publishes a "workflow" "updated" event whose `changes` says what, as
     {field: [before, after]}. Returns the stored workflow."""
     unknown = set(changes) - set(WORKFLOW_FIELDS)

@@ -1,0 +1,190 @@
+"""One sync pass of one n8n instance: its workflows, then the executions it still has to re-read
+(new, running or waiting when last read), then the executions after its cursor, batch by batch.
+
+Everything is written through monitoring's one ingestion path (monitoring.ingest) with the
+execution's own state and times and replace=True, so re-reading an execution rewrites it and
+never duplicates its logs, errors or performance record. Each batch and the instance's cursor
+are committed together: a crash half-way loses nothing and the next pass resumes after the last
+committed batch. A read error is recorded on the instance, never raised out of the pass."""
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from monitoring import services
+from monitoring.ingest import ensure_workflows, ingest
+from monitoring.models import Execution, Workflow
+
+from .mapping import map_execution_records, map_workflow
+from .models import N8nInstance
+from .readers import N8nReadError
+from .readers.api import ApiReader
+from .readers.database import DatabaseReader
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 100
+DATA_ELSEWHERE_NOTE = ("n8n keeps the data of some executions outside its database; they are mirrored without "
+                       "node logs. Give the instance an API URL and key to read them through n8n's API.")
+
+
+@dataclass
+class SyncResult:
+    workflows: int = 0
+    executions: int = 0
+    error: str = ""
+    batches: list = field(default_factory=list)  # sizes of the batches written
+
+    @property
+    def ok(self):
+        return not self.error
+
+
+def reader_for(instance, get=None):
+    """The reader an instance is configured for; `get` is the HTTP getter for the API kind."""
+    secrets = instance.get_secrets()
+    if instance.kind == N8nInstance.Kind.DATABASE:
+        return DatabaseReader(secrets.get("database_url", ""), instance.table_prefix)
+    return ApiReader(instance.api_url, secrets.get("api_key", ""), get=get)
+
+
+def _api_fallback(instance, get=None):
+    """For a database instance with API credentials too: the API reader that fetches executions
+    whose data n8n keeps outside its database. None without credentials."""
+    key = instance.get_secrets().get("api_key")
+    if instance.kind == N8nInstance.Kind.DATABASE and instance.api_url and key:
+        return ApiReader(instance.api_url, key, get=get)
+    return None
+
+
+def sync_workflows(instance, n8n_workflows):
+    """Register n8n's workflows and bring name, active, tags and schedule up to date. A change
+    goes through monitoring.services.update_workflow, so a workflow n8n deactivated is a
+    "workflow" event the alerting engine hears; a workflow seen for the first time takes n8n's
+    values quietly (it did not change, it is new)."""
+    mapped = {w.id: map_workflow(w) for w in n8n_workflows}
+    existing = set(Workflow.objects.filter(team=instance.team, source=instance.source, external_id__in=mapped)
+                   .values_list("external_id", flat=True))
+    records = {"workflow": [{"workflow_id": m["workflow_id"], "workflow_name": m["name"]} for m in mapped.values()]}
+    workflows = ensure_workflows(instance.team, instance.source, records)
+    for external_id, m in mapped.items():
+        wanted = {"name": m["name"], "active": m["active"], "tags": m["tags"],
+                  "expected_interval_minutes": m["schedule_minutes"]}
+        workflow = workflows[external_id]
+        if external_id in existing:
+            services.update_workflow(workflow, wanted)
+        else:
+            Workflow.objects.filter(pk=workflow.pk).update(**wanted)
+    return len(mapped)
+
+
+def _records(executions, workflows_by_id):
+    records = defaultdict(list)
+    for execution in executions:
+        mapped = map_execution_records(execution, workflows_by_id.get(execution.workflow_id))
+        records["execution"].append(mapped["execution"])
+        for kind, plural in (("log", "logs"), ("error", "errors"), ("performance", "performance")):
+            records[kind].extend(mapped[plural])
+    return dict(records)
+
+
+def _fill_missing_data(instance, executions, fallback):
+    """Executions whose data n8n keeps elsewhere: read through the API when possible, else
+    counted on the instance. Returns (executions, how many still have no data)."""
+    missing = 0
+    result = []
+    for execution in executions:
+        if not execution.data_available and execution.stored_at not in (None, "db") and fallback is not None:
+            execution = fallback.get_execution(execution.id) or execution
+        if not execution.data_available and execution.stored_at not in (None, "db"):
+            missing += 1
+        result.append(execution)
+    return result, missing
+
+
+def write_batch(instance, executions, workflows_by_id, *, advance_cursor):
+    """Write one batch and move the instance's state in the same transaction. `advance_cursor`:
+    the batch comes from after the cursor (else it is a re-read of unfinished executions)."""
+    with transaction.atomic():
+        locked = N8nInstance.objects.select_for_update().get(pk=instance.pk)
+        ingest(instance.team, _records(executions, workflows_by_id), source=instance.source, replace=True)
+        unfinished = set(locked.unfinished_ids)
+        for execution in executions:
+            unfinished.discard(execution.id)
+            if execution.is_unfinished:
+                unfinished.add(execution.id)
+        locked.unfinished_ids = sorted(unfinished, key=int)
+        if advance_cursor:
+            newest = max(int(e.id) for e in executions)
+            locked.cursor = str(max(newest, int(locked.cursor or 0)))
+            starts = [e.started_at for e in executions if e.started_at]
+            if starts and (locked.newest_execution_at is None or max(starts) > locked.newest_execution_at):
+                locked.newest_execution_at = max(starts)
+        # Counted, not added up: a full re-read or a resumed batch must not count twice.
+        locked.executions_mirrored = Execution.objects.filter(workflow__team=instance.team,
+                                                              workflow__source=instance.source).count()
+        locked.save(update_fields=["unfinished_ids", "cursor", "executions_mirrored", "newest_execution_at",
+                                   "updated_at"])
+    for name in ("unfinished_ids", "cursor", "executions_mirrored", "newest_execution_at"):
+        setattr(instance, name, getattr(locked, name))
+
+
+def _record_outcome(instance, error="", missing=0):
+    now = timezone.now()
+    changes = {"last_run_at": now}
+    if error:
+        changes.update(last_error=error, last_error_at=now)
+    else:
+        changes.update(last_success_at=now, last_error="", last_error_at=None)
+    if missing:
+        changes.update(data_unavailable_count=instance.data_unavailable_count + missing,
+                       data_unavailable_note=DATA_ELSEWHERE_NOTE)
+    N8nInstance.objects.filter(pk=instance.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(instance, name, value)
+
+
+def sync_instance(instance, *, full=False, batch_size=BATCH_SIZE, get=None, progress=None):
+    """One pass over `instance`. full=True reads every execution again from the first (a
+    backfill, or a repair; idempotent). `progress(n)` is called after each batch of n."""
+    result = SyncResult()
+    reader, fallback = reader_for(instance, get), _api_fallback(instance, get)
+    missing = 0
+    try:
+        n8n_workflows = reader.list_workflows()
+        result.workflows = sync_workflows(instance, n8n_workflows)
+        workflows_by_id = {w.id: w for w in n8n_workflows}
+        if instance.unfinished_ids and not full:
+            again = reader.list_executions(ids=list(instance.unfinished_ids), limit=len(instance.unfinished_ids))
+            again, n = _fill_missing_data(instance, again, fallback)
+            missing += n
+            # Those n8n no longer has (pruned) stay as last mirrored and are not asked for again.
+            gone = set(instance.unfinished_ids) - {e.id for e in again}
+            if gone:
+                N8nInstance.objects.filter(pk=instance.pk).update(
+                    unfinished_ids=[i for i in instance.unfinished_ids if i not in gone])
+                instance.unfinished_ids = [i for i in instance.unfinished_ids if i not in gone]
+            if again:
+                write_batch(instance, again, workflows_by_id, advance_cursor=False)
+                result.executions += len(again)
+        after = None if full else (instance.cursor or None)
+        while True:
+            batch = reader.list_executions(after_id=after, limit=batch_size)
+            if not batch:
+                break
+            batch, n = _fill_missing_data(instance, batch, fallback)
+            missing += n
+            write_batch(instance, batch, workflows_by_id, advance_cursor=True)
+            result.executions += len(batch)
+            result.batches.append(len(batch))
+            if progress:
+                progress(len(batch))
+            after = batch[-1].id
+    except N8nReadError as exc:
+        result.error = str(exc)
+        log.warning("n8n instance %s: %s", instance, exc)
+    _record_outcome(instance, result.error, missing)
+    return result
