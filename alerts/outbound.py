@@ -2,19 +2,15 @@
 PagerDuty, Telegram) goes through `request` here, because those URLs are user input: a team admin
 must not make the server call its own network.
 
-- requests-hardened resolves the host, refuses loopback, private, link-local, CGNAT, multicast and
-  other internal addresses (the metadata service 169.254.169.254 / fd00:ec2::254 among them), and
-  connects to exactly the address it checked, so a second DNS answer cannot slip past it. Every
-  redirect hop is a new request through the same filter. settings.FLOWTOWER_ALLOW_PRIVATE_OUTBOUND
-  lifts the filter (a local install, the tests); FLOWTOWER_OUTBOUND_ALLOWED_NETWORKS lets chosen
-  networks through while the rest stays refused.
+- the address rule is monitoring.outbound's (shared with the n8n mirror): internal addresses
+  refused, connections pinned to the checked address, every redirect hop filtered again, unless
+  settings.FLOWTOWER_ALLOW_PRIVATE_OUTBOUND / FLOWTOWER_OUTBOUND_ALLOWED_NETWORKS say otherwise.
 - Only http:// and https://; no proxies or .netrc from the environment (they would send
   credentials or traffic where the URL does not say).
 - Short timeouts (settings.FLOWTOWER_DELIVERY_TIMEOUT), and the answer is read only up to a few
   kilobytes: callers get the status code and a bounded text excerpt, never more.
 - Error messages name the host, never the URL: webhook URLs carry their secret in the path."""
 
-import ipaddress
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -22,17 +18,19 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
-from requests.adapters import HTTPAdapter
-from requests_hardened import Config, HTTPSession
-from requests_hardened.ip_filter import InvalidIPAddress
-from requests_hardened.ip_filter_adapter import IPFilterAdapter
+
+from monitoring.outbound import (  # noqa: F401  (re-exported: the rule is monitoring's)
+    MAX_REDIRECTS,
+    METADATA_ADDRESSES,
+    AddressRefused,
+    allowed_networks,
+    hardened_session,
+    private_allowed,
+)
 
 EXCERPT_CHARS = 500
 READ_BYTES = 4096
-MAX_REDIRECTS = 3
 USER_AGENT = "Flowtower-Alerting/1.0"
-# Cloud metadata services: refused even inside FLOWTOWER_OUTBOUND_ALLOWED_NETWORKS.
-METADATA_ADDRESSES = {ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")}
 TEXT_TYPES = ("text/", "application/json", "application/problem+json", "application/xml", "+json", "+xml")
 
 
@@ -91,71 +89,14 @@ def check_url(url):
     return host
 
 
-def private_allowed():
-    return bool(settings.FLOWTOWER_ALLOW_PRIVATE_OUTBOUND)
-
-
-def allowed_networks():
-    return [ipaddress.ip_network(net.strip(), strict=False)
-            for net in settings.FLOWTOWER_OUTBOUND_ALLOWED_NETWORKS if net.strip()]
-
-
 def _session(timeout):
-    """A requests-hardened session: its IP filter on both schemes unless private outbound is allowed,
-    redirects followed (each hop filtered again) up to MAX_REDIRECTS, nothing from the environment."""
-    session = HTTPSession(Config(
-        ip_filter_enable=False, ip_filter_allow_loopback_ips=False, never_redirect=False,
-        default_timeout=(timeout, timeout), user_agent_override=USER_AGENT,
-    ))
-    session.trust_env = False
-    session.max_redirects = MAX_REDIRECTS
-    if not private_allowed():
-        networks = allowed_networks()
-        session.mount("http://", _FilterAdapter(is_https_proto=False, networks=networks))
-        session.mount("https://", _FilterAdapter(is_https_proto=True, networks=networks))
-    return session
-
-
-class _FilterAdapter(IPFilterAdapter):
-    """requests-hardened's filter adapter (resolve, refuse internal addresses, pin the connection to
-    the checked address), letting through addresses in FLOWTOWER_OUTBOUND_ALLOWED_NETWORKS (never the
-    metadata service). Refusals carry the host so the error can name it."""
-
-    def __init__(self, *, is_https_proto, networks):
-        super().__init__(is_https_proto=is_https_proto, allow_loopback=False)
-        self._networks = networks
-
-    def build_connection_pool_key_attributes(self, request, verify, cert=None):
-        try:
-            return super().build_connection_pool_key_attributes(request, verify, cert)
-        except InvalidIPAddress as refused:
-            address = refused.args[0]
-            host = urlsplit(request.url).hostname
-            if address in METADATA_ADDRESSES or not any(address in net for net in self._networks):
-                raise _AddressRefused(host, address) from None
-        # An allowed private address: what the parent does, pinned to the address it resolved.
-        host_params, pool_kwargs = HTTPAdapter.build_connection_pool_key_attributes(self, request, verify, cert)
-        if self._is_https_proto:
-            pool_kwargs["assert_hostname"] = pool_kwargs["server_hostname"] = host_params["host"]
-        host_params["host"] = str(address) if address.version == 4 else f"[{address}]"
-        return host_params, pool_kwargs
-
-
-class _AddressRefused(requests.RequestException):
-    def __init__(self, host, address):
-        super().__init__(host, address)
-        self.host, self.address = host, address
+    return hardened_session(timeout, USER_AGENT, MAX_REDIRECTS)
 
 
 def _explained(error, host, timeout):
     """An OutboundError saying what went wrong in words that name the host, never the URL."""
-    if isinstance(error, _AddressRefused):
-        address = str(error.address)
-        where = address if error.host == address else f"{error.host} resolves to {address}, which"
-        return OutboundRefused(
-            f"refused: {where} is a loopback, private, link-local or other internal address; Flowtower does not "
-            f"call those (FLOWTOWER_ALLOW_PRIVATE_OUTBOUND allows them on a local install)"
-        )
+    if isinstance(error, AddressRefused):
+        return OutboundRefused(error.explain())
     if isinstance(error, (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema,
                           requests.exceptions.InvalidURL)):
         return OutboundRefused("refused: a redirect or URL that is not http:// or https://")

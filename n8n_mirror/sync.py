@@ -17,16 +17,19 @@ from django.utils import timezone
 from monitoring import services
 from monitoring.ingest import ensure_workflows, ingest
 from monitoring.models import Execution, Workflow
+from monitoring.outbound import AddressRefused, hardened_session
 
 from .mapping import map_execution_records, map_workflow
 from .models import N8nInstance
 from .readers import N8nReadError
+from .readers.api import TIMEOUT_S as API_TIMEOUT_S
 from .readers.api import ApiReader
 from .readers.database import DatabaseReader
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
+USER_AGENT = "Flowtower-n8n-mirror/1.0"
 DATA_ELSEWHERE_NOTE = ("n8n keeps the data of some executions outside its database; they are mirrored without "
                        "node logs. Give the instance an API URL and key to read them through n8n's API.")
 
@@ -43,12 +46,28 @@ class SyncResult:
         return not self.error
 
 
+def outbound_get():
+    """The HTTP getter for n8n's API: the API URL is user input, so the call obeys monitoring's
+    outbound-address rule (no internal addresses unless the install allows them), like the
+    alerting channels' URLs. A refused address is a read error the instance shows."""
+    session = hardened_session(API_TIMEOUT_S, USER_AGENT)
+
+    def get(url, **kwargs):
+        try:
+            return session.get(url, **kwargs)
+        except AddressRefused as refused:
+            raise N8nReadError(refused.explain()) from None
+
+    return get
+
+
 def reader_for(instance, get=None):
-    """The reader an instance is configured for; `get` is the HTTP getter for the API kind."""
+    """The reader an instance is configured for; `get` is the HTTP getter for the API kind
+    (default: outbound_get())."""
     secrets = instance.get_secrets()
     if instance.kind == N8nInstance.Kind.DATABASE:
         return DatabaseReader(secrets.get("database_url", ""), instance.table_prefix)
-    return ApiReader(instance.api_url, secrets.get("api_key", ""), get=get)
+    return ApiReader(instance.api_url, secrets.get("api_key", ""), get=get or outbound_get())
 
 
 def _api_fallback(instance, get=None):
@@ -56,7 +75,7 @@ def _api_fallback(instance, get=None):
     whose data n8n keeps outside its database. None without credentials."""
     key = instance.get_secrets().get("api_key")
     if instance.kind == N8nInstance.Kind.DATABASE and instance.api_url and key:
-        return ApiReader(instance.api_url, key, get=get)
+        return ApiReader(instance.api_url, key, get=get or outbound_get())
     return None
 
 

@@ -314,3 +314,14 @@ def test_another_team_never_sees_the_mirrored_data(database_instance, other_team
     assert mine.json()["count"] == 30
     assert theirs.json()["count"] == 0
     assert Workflow.objects.filter(team=other_team).count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_api_url_on_an_internal_address_is_refused_unless_allowed(api_instance, settings):
+    settings.FLOWTOWER_ALLOW_PRIVATE_OUTBOUND = False
+    result = sync.sync_instance(api_instance)
+    api_instance.refresh_from_db()
+    assert "127.0.0.1, which is a loopback, private, link-local or other internal address" in api_instance.last_error
+    assert result.error and not Execution.objects.filter(workflow__source=api_instance.source).exists()
+    settings.FLOWTOWER_ALLOW_PRIVATE_OUTBOUND = True
+    assert sync.sync_instance(api_instance).ok
