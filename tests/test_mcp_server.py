@@ -24,6 +24,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from rest_framework.test import APIClient
 
 from monitoring.mcp.server import MAX_LIMIT, TOOLS, TeamTools
+from monitoring.node_stats import node_stats
 from monitoring.models import (
     Alert,
     Execution,
@@ -83,6 +84,8 @@ def build_world():
                                  error_message="timed out", severity="medium", timestamp=ago(50), resolved=True,
                                  resolved_by="token:ci")
     execution(orders, "100", "success", ago(90), 1000)  # the same id as sync's: ambiguous without workflow_id
+    last_week = execution(orders, "099", "success", ago(10 * 24 * 60), 3000)
+    node_logs(last_week, [("HTTP Request", 3000, "info")])
     execution(sync, "103", "running", ago(1), current_step="Transform", step_number=2, total_steps=4)
     Alert.objects.create(team=acme, workflow=orders, alert_type="error", severity="warning", title="Orders failing",
                          timestamp=ago(19))
@@ -184,8 +187,8 @@ def test_recent_executions_newest_first_filtered_and_only_the_team_s(mcp):
     result = mcp.call("get_recent_executions")
     runs = [(e["workflow_id"], e["execution_id"]) for e in result["executions"]]
     assert runs == [("wf-sync", "103"), ("wf-orders", "102"), ("wf-orders", "101"), ("wf-sync", "100"),
-                    ("wf-orders", "100")]
-    assert result["count"] == 5
+                    ("wf-orders", "100"), ("wf-orders", "099")]
+    assert result["count"] == 6
     first = result["executions"][1]
     assert (first["state"], first["duration_ms"], first["mode"], first["team"]) == ("error", 900, "trigger", "acme")
     assert [e["execution_id"] for e in mcp.call("get_recent_executions", status="error")["executions"]] == ["102", "100"]
@@ -252,6 +255,23 @@ def test_dashboard_of_the_team_and_of_one_workflow(mcp):
     assert (one["total_executions"], one["failed_executions"], one["unresolved_alerts"]) == (2, 1, 1)
 
 
+def test_node_stats_most_failing_then_slowest_against_the_week_before(mcp):
+    stats = mcp.call("get_node_stats", workflow_id="wf-orders")
+    assert (stats["workflow_id"], stats["days"]) == ("wf-orders", 7)
+    nodes = stats["nodes"]
+    assert [n["node_name"] for n in nodes] == ["HTTP Request", "Set", "Webhook"]
+    http = nodes[0]
+    assert (http["runs"], http["failure_share"]) == (2, 0.5)
+    assert 890 < http["p50_ms"] < http["p95_ms"] <= 1200
+    assert http["previous"] == {"runs": 1, "p95_ms": 3000, "failure_share": 0.0}
+    assert http["change"]["runs"] == 1 and http["change"]["p95_ms"] < 0
+    assert nodes[1]["previous"] is None
+    # The same answer as the workflow page's and the REST API's (monitoring.node_stats).
+    workflow = Workflow.objects.get(team__slug="acme", external_id="wf-orders")
+    assert stats == json.loads(json.dumps(node_stats(workflow)))
+    assert all(n["previous"] is None for n in mcp.call("get_node_stats", workflow_id="wf-orders", days=1)["nodes"])
+
+
 def test_alerts_of_the_team_including_those_of_no_workflow(mcp):
     alerts = mcp.call("list_alerts")["alerts"]
     assert [a["title"] for a in alerts] == ["Disk almost full", "Orders failing", "Sync slow"]
@@ -262,7 +282,7 @@ def test_alerts_of_the_team_including_those_of_no_workflow(mcp):
 
 
 def test_another_team_s_workflow_is_not_found_exactly_as_one_that_does_not_exist(mcp):
-    for tool in ("get_live_status", "get_dashboard_summary"):
+    for tool in ("get_live_status", "get_dashboard_summary", "get_node_stats"):
         theirs = mcp.error(tool, workflow_id="wf-secret")
         assert theirs == mcp.error(tool, workflow_id="wf-nowhere").replace("wf-nowhere", "wf-secret")
         assert "workflow_id" in theirs and "not found" in theirs
@@ -279,6 +299,8 @@ def test_another_team_s_workflow_is_not_found_exactly_as_one_that_does_not_exist
     ("get_execution", {}, "execution_id"),
     ("get_dashboard_summary", {"period": "1y"}, "period"),
     ("get_live_status", {"workflow_id": ""}, "workflow_id"),
+    ("get_node_stats", {"workflow_id": "wf-orders", "days": 0}, "days"),
+    ("get_node_stats", {"workflow_id": "wf-orders", "days": 31}, "days"),
 ])
 def test_a_bad_argument_is_a_tool_error_naming_it(mcp, tool, arguments, named):
     assert named in mcp.error(tool, **arguments)

@@ -14,7 +14,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from .. import queries
+from .. import node_stats, queries
 from ..access import Principal
 from ..api.auth import LAST_USED_RESOLUTION
 from ..models import TOKEN_PREFIX, AlertStatus, ExecutionState, ServiceToken, hash_token
@@ -190,17 +190,15 @@ class TeamTools:
     def get_node_stats(
         self,
         workflow_id: WorkflowId,
-        days: Annotated[int, Field(ge=1, le=90, description="The window, in days, before now.")] = 7,
+        days: Annotated[int, Field(ge=node_stats.MIN_DAYS, le=node_stats.MAX_DAYS, description=(
+            "The window before now; each node is compared with the window before it."))] = node_stats.DEFAULT_DAYS,
         source: Source = None,
-    ) -> shapes.NodeStatsResult:
-        """Per-node statistics of a workflow over the last days: per node, runs, p50 and p95
-        duration, failure share and the change against the window before — the slowest and most
-        failing nodes first."""
-        from ..node_stats import node_stats
-
+    ) -> shapes.NodeStats:
+        """Per-node statistics of a workflow over the last days, as its workflow page shows them:
+        per node, runs, p50 and p95 duration (ms), failure share (0 to 1), and the change against
+        the window before — the most failing nodes first, then the slowest."""
         principal = self.principal()
-        stats = node_stats(self.workflow(principal, workflow_id, source), days=days)
-        return shapes.NodeStatsResult(workflow_id=workflow_id, node_stats=stats)
+        return node_stats.node_stats(self.workflow(principal, workflow_id, source), days=days)
 
     def list_alerts(
         self,

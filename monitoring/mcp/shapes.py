@@ -8,7 +8,7 @@ against: an agent reads typed fields, not prose."""
 from datetime import datetime
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, create_model
 from rest_framework import serializers
 
 from ..serializers import OUTPUT
@@ -139,10 +139,31 @@ class DashboardResult(BaseModel):
     dashboard: Dashboard
 
 
-class NodeStatsResult(BaseModel):
-    """monitoring.node_stats for one workflow, as it computes it."""
+class NodeWindowBefore(BaseModel):
+    runs: int
+    p95_ms: Optional[int]
+    failure_share: float
 
-    model_config = ConfigDict(extra="allow")
+
+class NodeChange(BaseModel):
+    runs: int
+    p95_ms: Optional[int]
+    failure_share: float
+
+
+class NodeStat(BaseModel):
+    node_name: str
+    runs: int
+    p50_ms: Optional[int]
+    p95_ms: Optional[int]
+    failure_share: float
+    previous: Optional[NodeWindowBefore]
+    change: Optional[NodeChange]
+
+
+class NodeStats(BaseModel):
+    """monitoring.node_stats.node_stats: the most failing nodes first, then the slowest."""
 
     workflow_id: str
-    node_stats: dict[str, Any]
+    days: int
+    nodes: list[NodeStat]
