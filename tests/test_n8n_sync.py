@@ -325,3 +325,39 @@ def test_an_api_url_on_an_internal_address_is_refused_unless_allowed(api_instanc
     assert result.error and not Execution.objects.filter(workflow__source=api_instance.source).exists()
     settings.FLOWTOWER_ALLOW_PRIVATE_OUTBOUND = True
     assert sync.sync_instance(api_instance).ok
+
+
+def _data_elsewhere(n8n_file, execution_id):
+    # As n8n 2.x leaves it when it keeps an execution's data on disk.
+    with sqlite3.connect(n8n_file) as db:
+        db.execute('ALTER TABLE execution_entity ADD COLUMN "storedAt" varchar(2) NOT NULL DEFAULT \'db\'')
+        db.execute("UPDATE execution_entity SET \"storedAt\" = 'fs' WHERE id = ?", (execution_id,))
+        db.execute('DELETE FROM execution_data WHERE "executionId" = ?', (execution_id,))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_data_kept_outside_the_database_is_counted_on_the_instance(database_instance, n8n_file):
+    _data_elsewhere(n8n_file, 12)
+    assert sync.sync_instance(database_instance).ok
+    database_instance.refresh_from_db()
+    assert database_instance.data_unavailable_count == 1
+    assert "outside its database" in database_instance.data_unavailable_note
+    execution = Execution.objects.get(workflow__source=database_instance.source, external_id="12")
+    assert execution.state == "error" and execution.duration_ms is not None  # n8n's own outcome, without data
+    assert not ExecutionLog.objects.filter(execution=execution).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_data_kept_outside_the_database_is_read_through_the_api_when_it_can_be(database_instance, n8n_file,
+                                                                               fake_n8n):
+    _data_elsewhere(n8n_file, 12)
+    database_instance.api_url = fake_n8n.url
+    database_instance.set_secrets(api_key=KEY)
+    database_instance.save()
+    assert sync.sync_instance(database_instance).ok
+    database_instance.refresh_from_db()
+    assert database_instance.data_unavailable_count == 0
+    execution = Execution.objects.get(workflow__source=database_instance.source, external_id="12")
+    assert ExecutionLog.objects.filter(execution=execution).exists()
+    assert ("/api/v1/executions/12", {"includeData": "true"}) in fake_n8n.asked
+    _assert_truth(database_instance)
