@@ -361,3 +361,24 @@ def test_data_kept_outside_the_database_is_read_through_the_api_when_it_can_be(d
     assert ExecutionLog.objects.filter(execution=execution).exists()
     assert ("/api/v1/executions/12", {"includeData": "true"}) in fake_n8n.asked
     _assert_truth(database_instance)
+
+
+@pytest.mark.django_db
+def test_the_beat_runs_the_sync_every_ten_seconds():
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(task="n8n_mirror.tasks.sync_due_instances")
+    assert (task.enabled, task.interval.every, task.interval.period) == (True, 10, "seconds")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_beat_syncs_enabled_instances_once_their_interval_passed(database_instance, team, time_machine):
+    time_machine.move_to("2026-11-25 12:00:00+00:00", tick=False)
+    paused = N8nInstance.objects.create(team=team, name="paused", kind=N8nInstance.Kind.DATABASE, enabled=False)
+    assert sync_due() == {str(database_instance): 30}
+    time_machine.move_to("2026-11-25 12:00:20+00:00", tick=False)
+    assert sync_due() == {}  # 20 s < 30 s
+    time_machine.move_to("2026-11-25 12:00:31+00:00", tick=False)
+    assert sync_due() == {str(database_instance): 1}  # the waiting execution, re-read
+    paused.refresh_from_db()
+    assert paused.last_run_at is None
