@@ -29,6 +29,7 @@ from .readers.database import DatabaseReader
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
+ALL = 10**9  # no limit
 USER_AGENT = "Flowtower-n8n-mirror/1.0"
 DATA_ELSEWHERE_NOTE = ("n8n keeps the data of some executions outside its database; they are mirrored without "
                        "node logs. Give the instance an API URL and key to read them through n8n's API.")
@@ -124,6 +125,20 @@ def _fill_missing_data(instance, executions, fallback):
     return result, missing
 
 
+def _new_batches(reader, after, batch_size):
+    """The executions after the cursor, oldest first, in batches. A database answers "after id
+    X" directly, one batch per query. n8n's API lists newest first and cannot start after an id,
+    so every call pages down to the cursor: it is read once and cut into batches here."""
+    if isinstance(reader, ApiReader):
+        everything = reader.list_executions(after_id=after, limit=ALL)
+        for start in range(0, len(everything), batch_size):
+            yield everything[start:start + batch_size]
+        return
+    while batch := reader.list_executions(after_id=after, limit=batch_size):
+        yield batch
+        after = batch[-1].id
+
+
 def write_batch(instance, executions, workflows_by_id, *, advance_cursor):
     """Write one batch and move the instance's state in the same transaction. `advance_cursor`:
     the batch comes from after the cursor (else it is a re-read of unfinished executions)."""
@@ -189,11 +204,7 @@ def sync_instance(instance, *, full=False, batch_size=BATCH_SIZE, get=None, prog
             if again:
                 write_batch(instance, again, workflows_by_id, advance_cursor=False)
                 result.executions += len(again)
-        after = None if full else (instance.cursor or None)
-        while True:
-            batch = reader.list_executions(after_id=after, limit=batch_size)
-            if not batch:
-                break
+        for batch in _new_batches(reader, None if full else (instance.cursor or None), batch_size):
             batch, n = _fill_missing_data(instance, batch, fallback)
             missing += n
             write_batch(instance, batch, workflows_by_id, advance_cursor=True)
@@ -201,7 +212,6 @@ def sync_instance(instance, *, full=False, batch_size=BATCH_SIZE, get=None, prog
             result.batches.append(len(batch))
             if progress:
                 progress(len(batch))
-            after = batch[-1].id
     except N8nReadError as exc:
         result.error = str(exc)
         log.warning("n8n instance %s: %s", instance, exc)

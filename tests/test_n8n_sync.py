@@ -382,3 +382,12 @@ def test_the_beat_syncs_enabled_instances_once_their_interval_passed(database_in
     assert sync_due() == {str(database_instance): 1}  # the waiting execution, re-read
     paused.refresh_from_db()
     assert paused.last_run_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_is_paged_once_per_pass_however_small_the_batches(api_instance, fake_n8n):
+    result = sync.sync_instance(api_instance, batch_size=8)
+    assert result.ok and result.batches == [8, 8, 8, 6]
+    default_list_pages = [args for path, args in fake_n8n.asked if path == "/api/v1/executions" and "status" not in args]
+    assert len(default_list_pages) == 3  # n8n's three pages, each asked for once
+    _assert_truth(api_instance)
