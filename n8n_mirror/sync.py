@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from monitoring import services
@@ -19,7 +20,7 @@ from monitoring.ingest import ensure_workflows, ingest
 from monitoring.models import Execution, Workflow
 from monitoring.outbound import AddressRefused, hardened_session
 
-from .mapping import map_execution_records, map_workflow
+from .mapping import map_execution_records, map_workflow, node_runs
 from .models import N8nInstance
 from .readers import N8nReadError
 from .readers.api import TIMEOUT_S as API_TIMEOUT_S
@@ -109,6 +110,17 @@ def _records(executions, workflows_by_id):
         for kind, plural in (("log", "logs"), ("error", "errors"), ("performance", "performance")):
             records[kind].extend(mapped[plural])
     return dict(records)
+
+
+def _changed_since_mirrored(instance, executions):
+    """Of re-read unfinished executions, those n8n moved on since the last pass (another state or
+    more node runs): a run waiting for hours is not rewritten, nor its logs sent to live pages
+    again, every 30 seconds."""
+    stored = {external_id: (state, logs) for external_id, state, logs in
+              Execution.objects.filter(workflow__team=instance.team, workflow__source=instance.source,
+                                       external_id__in=[e.id for e in executions])
+              .annotate(log_count=Count("logs")).values_list("external_id", "state", "log_count")}
+    return [e for e in executions if stored.get(e.id) != (e.status, len(node_runs(e)))]
 
 
 def _fill_missing_data(instance, executions, fallback):
@@ -201,6 +213,7 @@ def sync_instance(instance, *, full=False, batch_size=BATCH_SIZE, get=None, prog
                 N8nInstance.objects.filter(pk=instance.pk).update(
                     unfinished_ids=[i for i in instance.unfinished_ids if i not in gone])
                 instance.unfinished_ids = [i for i in instance.unfinished_ids if i not in gone]
+            again = _changed_since_mirrored(instance, again)
             if again:
                 write_batch(instance, again, workflows_by_id, advance_cursor=False)
                 result.executions += len(again)

@@ -121,7 +121,7 @@ def test_a_sync_mirrors_n8ns_truth_table_and_a_second_adds_nothing(kind, request
     assert len(instance.unfinished_ids) == 1  # the waiting one, re-read on every pass
     before = _counts(instance)
     again = sync.sync_instance(instance)
-    assert again.ok and again.executions == 1  # only the waiting execution re-read
+    assert again.ok and again.executions == 0  # the waiting execution re-read, unchanged: not rewritten
     assert _counts(instance) == before
     _assert_truth(instance)
     full = sync.sync_instance(instance, full=True)
@@ -379,7 +379,7 @@ def test_the_beat_syncs_enabled_instances_once_their_interval_passed(database_in
     time_machine.move_to("2026-11-25 12:00:20+00:00", tick=False)
     assert sync_due() == {}  # 20 s < 30 s
     time_machine.move_to("2026-11-25 12:00:31+00:00", tick=False)
-    assert sync_due() == {str(database_instance): 1}  # the waiting execution, re-read
+    assert sync_due() == {str(database_instance): 0}  # due again; the waiting execution has not moved
     paused.refresh_from_db()
     assert paused.last_run_at is None
 
