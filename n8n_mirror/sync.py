@@ -125,14 +125,14 @@ def _changed_since_mirrored(instance, executions):
 
 def _fill_missing_data(instance, executions, fallback):
     """Executions whose data n8n keeps elsewhere: read through the API when possible, else
-    counted on the instance. Returns (executions, how many still have no data)."""
-    missing = 0
+    mirrored without it. Returns (executions, ids of those still without data)."""
+    missing = []
     result = []
     for execution in executions:
         if not execution.data_available and execution.stored_at not in (None, "db") and fallback is not None:
             execution = fallback.get_execution(execution.id) or execution
         if not execution.data_available and execution.stored_at not in (None, "db"):
-            missing += 1
+            missing.append(execution.id)
         result.append(execution)
     return result, missing
 
@@ -205,8 +205,7 @@ def sync_instance(instance, *, full=False, batch_size=BATCH_SIZE, get=None, prog
         workflows_by_id = {w.id: w for w in n8n_workflows}
         if instance.unfinished_ids and not full:
             again = reader.list_executions(ids=list(instance.unfinished_ids), limit=len(instance.unfinished_ids))
-            again, n = _fill_missing_data(instance, again, fallback)
-            missing += n
+            again, _ = _fill_missing_data(instance, again, fallback)  # counted when first read
             # Those n8n no longer has (pruned) stay as last mirrored and are not asked for again.
             gone = set(instance.unfinished_ids) - {e.id for e in again}
             if gone:
@@ -217,9 +216,11 @@ def sync_instance(instance, *, full=False, batch_size=BATCH_SIZE, get=None, prog
             if again:
                 write_batch(instance, again, workflows_by_id, advance_cursor=False)
                 result.executions += len(again)
+        cursor = 0 if not full else int(instance.cursor or 0)
         for batch in _new_batches(reader, None if full else (instance.cursor or None), batch_size):
-            batch, n = _fill_missing_data(instance, batch, fallback)
-            missing += n
+            batch, without_data = _fill_missing_data(instance, batch, fallback)
+            # Counted once per execution: not again when --full reads it a second time.
+            missing += sum(1 for execution_id in without_data if int(execution_id) > cursor)
             write_batch(instance, batch, workflows_by_id, advance_cursor=True)
             result.executions += len(batch)
             result.batches.append(len(batch))

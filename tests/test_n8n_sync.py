@@ -342,6 +342,9 @@ def test_data_kept_outside_the_database_is_counted_on_the_instance(database_inst
     database_instance.refresh_from_db()
     assert database_instance.data_unavailable_count == 1
     assert "outside its database" in database_instance.data_unavailable_note
+    sync.sync_instance(database_instance, full=True)
+    database_instance.refresh_from_db()
+    assert database_instance.data_unavailable_count == 1  # the same execution is not counted twice
     execution = Execution.objects.get(workflow__source=database_instance.source, external_id="12")
     assert execution.state == "error" and execution.duration_ms is not None  # n8n's own outcome, without data
     assert not ExecutionLog.objects.filter(execution=execution).exists()
