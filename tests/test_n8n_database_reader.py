@@ -8,7 +8,6 @@ import sqlite3
 import uuid
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -17,20 +16,8 @@ import pytest
 from n8n_mirror.readers import SourceLocked, SourceMissing, SourceUnreachable, UnexpectedAnswer
 from n8n_mirror.readers.database import DatabaseReader
 
-SQLITE = Path(__file__).parent / "fixtures" / "n8n" / "n8n-1.123.81.sqlite"
-
-# (workflow, status, mode) -> executions, as n8n itself lists them.
-TRUTH = {
-    ("Order sync", "success", "webhook"): 12,
-    ("Customer import", "success", "webhook"): 4,
-    ("Customer import", "error", "webhook"): 3,
-    ("Invoice fetch", "error", "webhook"): 3,
-    ("CRM token check", "error", "webhook"): 2,
-    ("Warehouse ping", "error", "webhook"): 2,
-    ("Nightly report", "success", "webhook"): 2,
-    ("Manager approval", "waiting", "webhook"): 1,
-    ("Manual cleanup", "success", "cli"): 1,
-}
+from tests.n8n_truth import COUNTS as TRUTH
+from tests.n8n_truth import SQLITE
 
 
 def truth_of(reader):

@@ -4,7 +4,6 @@ record accepted by monitoring's own input schemas, and schedules read from trigg
 
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
@@ -16,20 +15,7 @@ from n8n_mirror.readers.base import N8nExecution, N8nWorkflow
 from n8n_mirror.readers.database import DatabaseReader
 from n8n_mirror.schedule import cron_interval_minutes
 
-SQLITE = Path(__file__).parent / "fixtures" / "n8n" / "n8n-1.123.81.sqlite"
-
-# (workflow, state, mode) -> (executions, average duration in ms), as n8n shows them.
-TRUTH = {
-    ("Order sync", "success", "webhook"): (12, 382),
-    ("Customer import", "success", "webhook"): (4, 454),
-    ("Customer import", "error", "webhook"): (3, 330),
-    ("Invoice fetch", "error", "webhook"): (3, 373),
-    ("CRM token check", "error", "webhook"): (2, 409),
-    ("Warehouse ping", "error", "webhook"): (2, 443),
-    ("Nightly report", "success", "webhook"): (2, 3744),
-    ("Manager approval", "waiting", "webhook"): (1, None),
-    ("Manual cleanup", "success", "cli"): (1, 79),
-}
+from tests.n8n_truth import SQLITE, TRUTH
 
 
 @pytest.fixture(scope="module")

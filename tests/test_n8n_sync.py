@@ -9,7 +9,6 @@ import shutil
 import sqlite3
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -22,20 +21,8 @@ from n8n_mirror.models import N8nInstance
 from n8n_mirror.tasks import sync_due
 from test_n8n_api_reader import KEY, FakeN8n
 
-SQLITE = Path(__file__).parent / "fixtures" / "n8n" / "n8n-1.123.81.sqlite"
+from tests.n8n_truth import SQLITE, TRUTH
 
-# (workflow, state, mode) -> (executions, average duration in ms), as n8n shows them.
-TRUTH = {
-    ("Order sync", "success", "webhook"): (12, 382),
-    ("Customer import", "success", "webhook"): (4, 454),
-    ("Customer import", "error", "webhook"): (3, 330),
-    ("Invoice fetch", "error", "webhook"): (3, 373),
-    ("CRM token check", "error", "webhook"): (2, 409),
-    ("Warehouse ping", "error", "webhook"): (2, 443),
-    ("Nightly report", "success", "webhook"): (2, 3744),
-    ("Manager approval", "waiting", "webhook"): (1, None),
-    ("Manual cleanup", "success", "cli"): (1, 79),
-}
 ERRORS = {
     ("Invoice fetch", "Get invoices", "unknown", "500", "high"): 3,
     ("Warehouse ping", "Ping warehouse", "network", "ECONNREFUSED", "high"): 2,
