@@ -8,8 +8,10 @@ admin.site.index_title = "Monitoring administration"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("alerts.api.urls")),  # the alerting API; first, so monitoring's v1 router sees none of it
+    path("api/v1/", include("n8n_mirror.api.urls")),  # n8n's external hook; before monitoring's /api/
     path("api/", include("monitoring.api.urls")),
     path("", include("alerts.web.urls")),  # the alerting pages, incl. /alerts/<uuid>/; before monitoring's pages
+    path("", include("n8n_mirror.web.urls")),  # the n8n page; before monitoring's pages
     path("", include("monitoring.web.urls")),
 ]
 

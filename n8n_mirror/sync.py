@@ -151,22 +151,26 @@ def _new_batches(reader, after, batch_size):
         after = batch[-1].id
 
 
-def write_batch(instance, executions, workflows_by_id, *, advance_cursor):
+def write_batch(instance, executions, workflows_by_id, *, advance_cursor, read=None):
     """Write one batch and move the instance's state in the same transaction. `advance_cursor`:
-    the batch comes from after the cursor (else it is a re-read of unfinished executions)."""
+    the batch comes from after the cursor (else it is a re-read of unfinished executions).
+    `read`: the whole batch as read, when only some of it (`executions`) needs writing; it moves
+    the cursor and the list of unfinished executions."""
+    read = executions if read is None else read
     with transaction.atomic():
         locked = N8nInstance.objects.select_for_update().get(pk=instance.pk)
-        ingest(instance.team, _records(executions, workflows_by_id), source=instance.source, replace=True)
+        if executions:
+            ingest(instance.team, _records(executions, workflows_by_id), source=instance.source, replace=True)
         unfinished = set(locked.unfinished_ids)
-        for execution in executions:
+        for execution in read:
             unfinished.discard(execution.id)
             if execution.is_unfinished:
                 unfinished.add(execution.id)
         locked.unfinished_ids = sorted(unfinished, key=int)
         if advance_cursor:
-            newest = max(int(e.id) for e in executions)
+            newest = max(int(e.id) for e in read)
             locked.cursor = str(max(newest, int(locked.cursor or 0)))
-            starts = [e.started_at for e in executions if e.started_at]
+            starts = [e.started_at for e in read if e.started_at]
             if starts and (locked.newest_execution_at is None or max(starts) > locked.newest_execution_at):
                 locked.newest_execution_at = max(starts)
         # Counted, not added up: a full re-read or a resumed batch must not count twice.
@@ -221,7 +225,10 @@ def sync_instance(instance, *, full=False, batch_size=BATCH_SIZE, get=None, prog
             batch, without_data = _fill_missing_data(instance, batch, fallback)
             # Counted once per execution: not again when --full reads it a second time.
             missing += sum(1 for execution_id in without_data if int(execution_id) > cursor)
-            write_batch(instance, batch, workflows_by_id, advance_cursor=True)
+            # Executions the external hook already mirrored as they are now are not written again
+            # (their failure would reach the alerting engine twice); --full rewrites everything.
+            changed = batch if full else _changed_since_mirrored(instance, batch)
+            write_batch(instance, changed, workflows_by_id, advance_cursor=True, read=batch)
             result.executions += len(batch)
             result.batches.append(len(batch))
             if progress:
@@ -230,4 +237,29 @@ def sync_instance(instance, *, full=False, batch_size=BATCH_SIZE, get=None, prog
         result.error = str(exc)
         log.warning("n8n instance %s: %s", instance, exc)
     _record_outcome(instance, result.error, missing)
+    return result
+
+
+def sync_executions(instance, execution_ids, *, get=None):
+    """Mirror just these executions of `instance` now (n8n's external hook says they finished),
+    through the same re-read path as unfinished executions: the workflows first (the execution's
+    may be new), then the executions, written unless already mirrored as they are. The cursor
+    does not move (executions before these may still be unread: the poll reads them and skips
+    these), nor does the instance's last run (the poll keeps its rhythm). A read error is logged
+    and returned, not recorded: the poll, the safety net, records its own."""
+    result = SyncResult()
+    ids = sorted({str(i) for i in execution_ids}, key=int)
+    reader, fallback = reader_for(instance, get), _api_fallback(instance, get)
+    try:
+        n8n_workflows = reader.list_workflows()
+        result.workflows = sync_workflows(instance, n8n_workflows)
+        executions = reader.list_executions(ids=ids, limit=len(ids))
+        executions, _ = _fill_missing_data(instance, executions, fallback)  # counted by the poll
+        changed = _changed_since_mirrored(instance, executions)
+        if changed:
+            write_batch(instance, changed, {w.id: w for w in n8n_workflows}, advance_cursor=False)
+        result.executions = len(changed)
+    except N8nReadError as exc:
+        result.error = str(exc)
+        log.warning("n8n instance %s, executions %s: %s", instance, ids, exc)
     return result

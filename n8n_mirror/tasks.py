@@ -1,13 +1,17 @@
-"""Celery task: the beat runs it every few seconds; it syncs each enabled instance whose own
+"""Celery tasks: the beat runs it every few seconds; it syncs each enabled instance whose own
 interval has passed. Thin wrapper over n8n_mirror.sync."""
 
 import logging
 
 from celery import shared_task
+from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from monitoring.outages import OUTAGE_ERRORS
 
 from .models import N8nInstance
-from .sync import sync_instance
+from .sync import sync_executions, sync_instance
 
 log = logging.getLogger(__name__)
 
@@ -39,3 +43,31 @@ def sync_due(now=None):
 @shared_task(name="n8n_mirror.tasks.sync_due_instances")
 def sync_due_instances():
     return sync_due()
+
+
+@shared_task(name="n8n_mirror.tasks.sync_finished_executions")
+def sync_finished_executions(instance_id, execution_ids):
+    """Mirror the executions n8n's external hook reported finished (n8n_mirror.sync.sync_executions)."""
+    instance = N8nInstance.objects.select_related("team").filter(pk=instance_id, enabled=True).first()
+    if instance is None:
+        return "no such enabled instance"
+    result = sync_executions(instance, execution_ids)
+    return result.error or result.executions
+
+
+BROKER_ERRORS = (KombuOperationalError, *OUTAGE_ERRORS, OSError)
+
+
+def _send_or_run(instance_id, execution_ids):
+    """Queue the sync; with the broker unreachable, run it here: it is one execution, read in
+    well under a second, and the failure alert must not wait for the next poll."""
+    try:
+        sync_finished_executions.apply_async((instance_id, execution_ids), retry=False)
+    except BROKER_ERRORS as exc:
+        log.warning("Celery broker unreachable (%s): syncing n8n executions %s inline", exc, execution_ids)
+        sync_finished_executions.apply((instance_id, execution_ids))
+
+
+def sync_soon(instance, execution_ids):
+    """Sync these executions once the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: _send_or_run(instance.pk, list(execution_ids)))

@@ -1,5 +1,5 @@
 """`manage.py add_n8n_instance <name> --team <slug> (--api-url URL --api-key KEY | --database URL
-[--table-prefix P])`. Reading n8n's database (a file path or a PostgreSQL URL on the server's
+[--table-prefix P]) [--hook-token]`. Reading n8n's database (a file path or a PostgreSQL URL on the server's
 side) is for whoever runs manage.py, i.e. the server's operators: team admins connect n8n through
 its API only."""
 
@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import URLValidator
 
-from monitoring.models import Team
+from monitoring.models import ServiceToken, Team
 from n8n_mirror.models import N8nInstance
 
 
@@ -22,8 +22,10 @@ class Command(BaseCommand):
         parser.add_argument("--database", default="", help="n8n's SQLite file or a postgres:// URL, read-only")
         parser.add_argument("--table-prefix", default="", help="n8n's DB_TABLE_PREFIX")
         parser.add_argument("--interval", type=int, default=30, help="seconds between syncs (default 30)")
+        parser.add_argument("--hook-token", action="store_true",
+                            help="also issue a service token for n8n's external hook and print it (once)")
 
-    def handle(self, name, team, api_url, api_key, database, table_prefix, interval, **options):
+    def handle(self, name, team, api_url, api_key, database, table_prefix, interval, hook_token=False, **options):
         team_obj = Team.objects.filter(slug=team).first()
         if team_obj is None:
             raise CommandError(f"No team '{team}'.")
@@ -50,3 +52,13 @@ class Command(BaseCommand):
         how = "its database" if database else f"its API at {api_url}"
         self.stdout.write(f"n8n instance '{name}' of team {team_obj.slug} is read through {how}, "
                           f"every {interval} s. `manage.py sync_n8n --instance {name}` syncs it now.")
+        if hook_token:
+            self._print_hook_token(instance)
+
+    def _print_hook_token(self, instance):
+        """A service token of the team for n8n's external hook, shown once: only its hash is kept."""
+        _, raw = ServiceToken.issue(instance.team, f"n8n hook: {instance.name}"[:100])
+        self.stdout.write(f"In n8n's environment (docs/n8n-mirror.md, \"Syncing within seconds\"):\n"
+                          f"  FLOWTOWER_URL=<this server>/api/v1/integrations/n8n/{instance.pk}/executions-finished\n"
+                          f"  FLOWTOWER_HOOK_TOKEN={raw}\n"
+                          "The token is shown only now.")
