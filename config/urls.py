@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/", include("n8n_mirror.api.urls")),  # n8n's external hook; before monitoring's /api/
     path("api/", include("monitoring.api.urls")),
     path("", include("alerts.web.urls")),  # the alerting pages, incl. /alerts/<uuid>/; before monitoring's pages
+    path("", include("n8n_mirror.web.urls")),  # the n8n page; before monitoring's pages
     path("", include("monitoring.web.urls")),
 ]
 

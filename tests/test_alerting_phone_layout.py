@@ -25,6 +25,7 @@ from monitoring.models import AlertSource, Execution, Membership, Team, Workflow
 from monitoring.schemas import validate_records
 from monitoring.access import Principal
 from monitoring.services import raise_alert, update_alert
+from n8n_mirror.models import N8nInstance
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
@@ -120,6 +121,8 @@ class PhoneTests(ChannelsLiveServerTestCase):
         Silence.objects.create(team=self.team, matchers={"workflow": wf_id, "labels": {"instance": LONG}},
                                weekdays=[6, 7], daily_start=time(2), duration_minutes=120, time_zone="America/Argentina/Buenos_Aires",
                                ends_at=timezone.now() + timedelta(days=30), comment=f"Weekend maintenance {LONG}")
+        self.n8n = N8nInstance.objects.create(team=self.team, name=f"n8n {LONG}", api_url=f"https://{LONG}.example.com",
+                                              last_error=f"HTTP 401 from n8n: {LONG} {LONG}", executions_mirrored=12345)
 
     def test_every_page_fits_a_phone(self):
         pages = [
@@ -130,6 +133,7 @@ class PhoneTests(ChannelsLiveServerTestCase):
             f"/channels/{self.rule.channels.get().pk}/",
             "/routes/", "/routes/new/", f"/routes/{self.route.pk}/",
             "/silences/", "/silences/new/", f"/silences/new/?alert={self.alert.pk}",
+            "/n8n/", "/n8n/new/", f"/n8n/{self.n8n.pk}/",
         ]
         too_wide = {}
         for path in pages:
@@ -150,7 +154,7 @@ class PhoneTests(ChannelsLiveServerTestCase):
         # The navigation wrapped instead of being cut off: every link can be seen and tapped.
         links = self.browser.find_elements(By.CSS_SELECTOR, "header nav a")
         assert [link.text.split()[0] for link in links] == [
-            "Overview", "Workflows", "Logs", "Errors", "Alerts", "Rules", "Channels", "Routes", "Silences"]
+            "Overview", "Workflows", "Logs", "Errors", "Alerts", "Rules", "Channels", "Routes", "Silences", "n8n"]
         for link in links:
             rect = link.rect
             assert link.is_displayed() and rect["x"] >= 0 and rect["x"] + rect["width"] <= PHONE_WIDTH, link.text
