@@ -13,7 +13,8 @@ class WorkflowOut(serializers.ModelSerializer):
 
     class Meta:
         model = Workflow
-        fields = ["id", "workflow_id", "team", "source", "name", "active", "tags", "created_at", "updated_at"]
+        fields = ["id", "workflow_id", "team", "source", "name", "active", "tags", "expected_interval_minutes",
+                  "created_at", "updated_at"]
 
 
 class _RecordOut(serializers.ModelSerializer):

@@ -30,6 +30,7 @@ class WorkflowRow:
     team_id: int
     tags: tuple
     active: bool
+    expected_interval_minutes: int | None = None  # the workflow's schedule, when it has one
 
 
 class Scope:
@@ -42,10 +43,10 @@ class Scope:
         self._by_team = defaultdict(list)
         self._by_tag = defaultdict(list)
         rows = (Workflow.objects.filter(team_id__in=team_ids)
-                .values_list("pk", "team_id", Cast("tags", TextField()), "active"))
-        for pk, team_id, tags, active in rows.iterator(chunk_size=5000):
+                .values_list("pk", "team_id", Cast("tags", TextField()), "active", "expected_interval_minutes"))
+        for pk, team_id, tags, active, expected_interval in rows.iterator(chunk_size=5000):
             tags = tuple(t for t in json.loads(tags) if isinstance(t, str)) if tags and tags != "[]" else ()
-            row = WorkflowRow(pk, team_id, tags, active)
+            row = WorkflowRow(pk, team_id, tags, active, expected_interval)
             self.by_pk[pk] = row
             self._by_team[team_id].append(row)
             for tag in tags:

@@ -191,12 +191,19 @@ class WorkflowFilter(ScopedFilterSet):
         fields = []
 
 
+MAX_EXPECTED_INTERVAL_MINUTES = 365 * 24 * 60
+
+
 # --- input schemas ---------------------------------------------------------------------------------
 class WorkflowIn(StrictSerializer):
     workflow_id = serializers.CharField(max_length=255)
     name = serializers.CharField(max_length=255, required=False, allow_blank=True)
     active = serializers.BooleanField(required=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=64), max_length=50, required=False)
+    # How often the workflow is expected to run (the alerting engine's no-executions rule uses it
+    # when the rule gives no every_minutes); null: not scheduled. At most a year.
+    expected_interval_minutes = serializers.IntegerField(min_value=1, max_value=MAX_EXPECTED_INTERVAL_MINUTES,
+                                                         required=False, allow_null=True)
 
 
 class WorkflowUpdateIn(WorkflowIn):
@@ -276,6 +283,7 @@ class WorkflowViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
             workflow = Workflow.objects.create(
                 team=team, external_id=data["workflow_id"], name=data.get("name") or data["workflow_id"],
                 active=data.get("active", True), tags=data.get("tags", []),
+                expected_interval_minutes=data.get("expected_interval_minutes"),
             )
             return Response(WorkflowOut(workflow).data, status=status.HTTP_201_CREATED)
 
@@ -285,8 +293,8 @@ class WorkflowViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
         workflow = self.get_object()
         self.require(MANAGE, workflow.team_id, "changing workflows; it needs the team admin role")
         data = _validated(WorkflowUpdateIn, request.data, partial=kwargs.get("partial", False))
-        # Through services: a change of active, name or tags is a "workflow" event the alerting
-        # engine hears (its "deactivated" rule).
+        # Through services: a change of active, name, tags or schedule is a "workflow" event the
+        # alerting engine hears (its "deactivated" rule).
         return Response(WorkflowOut(services.update_workflow(workflow, data)).data)
 
     def destroy(self, request, *args, **kwargs):
