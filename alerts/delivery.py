@@ -22,9 +22,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from monitoring import dispatch
 from monitoring.crypto import decrypt_json, encrypt_json
 
-from . import dispatch, messages
+from . import messages
 from .channels import registry
 from .channels.base import DeliveryError
 from .models import Channel, Delivery, DeliveryStatus, NotificationEvent

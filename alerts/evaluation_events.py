@@ -9,9 +9,9 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from monitoring import dispatch
 from monitoring.models import Execution, PerformanceMetric, Workflow, WorkflowError
 
-from . import dispatch
 from .evaluation import Evaluator
 from .models import AlertRule
 from .rules import registry

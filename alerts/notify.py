@@ -26,11 +26,11 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from monitoring import services
+from monitoring import dispatch, services
 from monitoring.events import monitoring_events_committed
 from monitoring.models import Alert, AlertSeverity
 
-from . import delivery, dispatch, escalation
+from . import delivery, escalation
 from .models import AlertNotification, Channel, NotificationEvent, Silence
 from .routing import Routing
 from .silences import active_silences, silencing

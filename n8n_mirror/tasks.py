@@ -6,9 +6,8 @@ import logging
 from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
-from kombu.exceptions import OperationalError as KombuOperationalError
 
-from monitoring.outages import OUTAGE_ERRORS
+from monitoring import dispatch
 
 from .models import N8nInstance
 from .sync import sync_executions, sync_instance
@@ -55,19 +54,9 @@ def sync_finished_executions(instance_id, execution_ids):
     return result.error or result.executions
 
 
-BROKER_ERRORS = (KombuOperationalError, *OUTAGE_ERRORS, OSError)
-
-
-def _send_or_run(instance_id, execution_ids):
-    """Queue the sync; with the broker unreachable, run it here: it is one execution, read in
-    well under a second, and the failure alert must not wait for the next poll."""
-    try:
-        sync_finished_executions.apply_async((instance_id, execution_ids), retry=False)
-    except BROKER_ERRORS as exc:
-        log.warning("Celery broker unreachable (%s): syncing n8n executions %s inline", exc, execution_ids)
-        sync_finished_executions.apply((instance_id, execution_ids))
-
-
 def sync_soon(instance, execution_ids):
-    """Sync these executions once the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: _send_or_run(instance.pk, list(execution_ids)))
+    """Sync these executions once the current transaction commits (at once outside one); with the
+    broker unreachable, here: it is one execution, read in well under a second, and its failure
+    alert must not wait for the next poll."""
+    ids = list(execution_ids)
+    transaction.on_commit(lambda: dispatch.enqueue(sync_finished_executions, (instance.pk, ids)))

@@ -10,11 +10,11 @@ import time_machine
 from celery import current_app
 from django.utils import timezone
 
-from alerts import dispatch
 from alerts.channels.webhook import generate_signing_secret
 from alerts.models import AlertRule, Channel, Delivery, Route
 from alerts.rules.registry import validate_rule
 from alerts.tasks import notification_pass
+from monitoring import dispatch
 from monitoring.models import Alert
 from monitoring.services import create_execution
 from tests.alerting_channels_world import make_channel  # noqa: F401  (fixture)
@@ -81,7 +81,7 @@ def test_alerts_are_raised_while_the_broker_is_down_and_their_deliveries_sent_wh
     assert queued(broker) == 1 and not Alert.objects.exists()
 
     broker.stop()
-    with caplog.at_level(logging.WARNING, logger="alerts.dispatch"):
+    with caplog.at_level(logging.WARNING, logger="monitoring.dispatch"):
         fail(team, capture, "wf-2")
         fail(team, capture, "wf-3")
     # The rule still ran (here, in the writing process): both failures raised their alert …

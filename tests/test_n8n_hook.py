@@ -13,7 +13,7 @@ import pytest
 from celery import current_app
 from django.core.management import call_command
 
-from monitoring import events
+from monitoring import dispatch, events
 from monitoring.models import Execution, ServiceToken, WorkflowError
 from n8n_mirror import sync
 from n8n_mirror.models import N8nInstance
@@ -84,9 +84,11 @@ def test_with_the_broker_unreachable_the_sync_runs_in_the_request(api, instance)
     conf.broker_url, conf.task_always_eager = "redis://127.0.0.1:1/0", False
     current_app._pool = None
     current_app.amqp._producer_pool = None
+    dispatch.reset()
     try:
         answer = api.post(url(instance.pk), {"executionId": "21"}, format="json")
     finally:
+        dispatch.reset()  # the next tests publish (eagerly) again at once
         conf.broker_url, conf.task_always_eager = saved
         if current_app._pool is not None:
             current_app._pool.force_close_all()

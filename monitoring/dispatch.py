@@ -1,16 +1,17 @@
-"""Handing the alerting engine's work to Celery without letting a broker outage stall requests or
-lose alerts.
+"""Handing background work to Celery without letting a broker outage stall requests or lose the
+work (the alerting engine's evaluation, notifications and deliveries; the n8n mirror's syncs of
+executions its hook reported).
 
-Every task the engine starts is sent from a commit hook of the request (or task) that wrote the
-data. With Redis down, a plain `.delay()` fails after its own connection attempts — most of a
+These tasks are sent from a commit hook of the request (or task) that wrote the data. With Redis down, a plain `.delay()` fails after its own connection attempts — most of a
 second on every request — and the work is gone: a failed execution would never raise its alert.
 So:
 
 - a publish that fails opens a short circuit (RETRY_AFTER seconds) during which no publish is
   attempted, so a Redis outage costs one failed attempt per process every few seconds, not one
   per request; one warning is logged per outage;
-- while the broker is unreachable, evaluation and notification work (a few indexed queries) runs
-  right here instead (`inline`): the alert is raised and its deliveries are recorded;
+- while the broker is unreachable, short work (evaluation, notification, one execution's sync: a
+  few indexed queries) runs right here instead (`inline`): the alert is raised and its
+  deliveries are recorded;
 - deliveries are not sent inline (a receiver may take seconds): their Delivery rows stay pending,
   and the notification pass picks up pending deliveries nobody is working on once Celery runs
   again (alerts.delivery.resend_stale).
@@ -53,8 +54,8 @@ def enqueue(task, args, *, countdown=None, inline_when_down=True) -> str:
             _down_until = time.monotonic() + RETRY_AFTER
             if not _outage_logged:  # once per outage, not once per request
                 _outage_logged = True
-                logger.warning("Celery broker unreachable (%s): alerting work runs where the data was written "
-                               "until it is back; deliveries wait for it", exc)
+                logger.warning("Celery broker unreachable (%s): short background work runs where the data "
+                               "was written until it is back; deliveries wait for it", exc)
         else:
             if _outage_logged:
                 _outage_logged = False
