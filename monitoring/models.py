@@ -298,6 +298,7 @@ class AlertSource(models.TextChoices):
     POSTED = "posted", "Posted"  # by a service, through the REST API
     RULE = "rule", "Alert rule"  # raised by one of the team's alert rules
     ALERTMANAGER = "alertmanager", "Alertmanager"  # received from Prometheus' Alertmanager
+    INTEGRATION = "integration", "Integration"  # a connected source (an n8n instance) cannot be read
 
 
 class AlertStatus(models.TextChoices):

@@ -5,7 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from monitoring.crypto import decrypt_json, encrypt_json
-from monitoring.models import Team
+from monitoring.models import ServiceToken, Team
 
 SECRET_NAMES = ("api_key", "database_url")
 
@@ -24,6 +24,9 @@ class N8nInstance(models.Model):
     table_prefix = models.CharField(max_length=64, blank=True, help_text="n8n's DB_TABLE_PREFIX")
     enabled = models.BooleanField(default=True)
     interval_seconds = models.PositiveIntegerField(default=30)
+    # The one service token n8n's external hook may use for this instance (only its hash is stored).
+    hook_token = models.ForeignKey(ServiceToken, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", help_text="Token of n8n's external hook")
 
     # Where the mirror stands.
     cursor = models.CharField(max_length=32, blank=True, help_text="Id of the newest execution mirrored")
@@ -32,6 +35,9 @@ class N8nInstance(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # Start of the current run of failed passes (None while syncing works): an alert is raised
+    # once it has lasted long enough (n8n_mirror.health).
+    failing_since = models.DateTimeField(null=True, blank=True)
     executions_mirrored = models.PositiveBigIntegerField(default=0)
     newest_execution_at = models.DateTimeField(null=True, blank=True)
     data_unavailable_count = models.PositiveIntegerField(
