@@ -25,6 +25,7 @@ TIMEOUT_S = 15
 # n8n's default execution list leaves out running executions (and, in some versions, waiting
 # ones): those are asked for separately and merged by id.
 EXTRA_STATUS_LISTS = ("running", "waiting")
+MAX_GAP_READS = 1000  # executions missing from the lists read one by one per call (_fill_gaps)
 MAX_PAGES = 10_000  # a guard against an n8n that hands back the same cursor for ever
 
 
@@ -96,8 +97,23 @@ class ApiReader:
                 if after_id is not None and int(item["id"]) <= int(after_id):
                     break  # newest first: everything after this one is older still
                 merged[str(item["id"])] = item
-        executions = sorted((_execution(item) for item in merged.values()), key=execution_sort_key)
-        return executions[:limit]
+        executions = [_execution(item) for item in merged.values()]
+        executions += self._fill_gaps(after_id, {int(i) for i in merged}, statuses)
+        return sorted(executions, key=execution_sort_key)[:limit]
+
+    def _fill_gaps(self, after_id, listed, statuses):
+        """The executions n8n's lists leave out, read one by one. n8n's list hides executions it
+        still holds in memory (seen with n8n 1.123: a run paused in a Wait node stays out of
+        every list, `status=waiting` included, until n8n restarts), yet its ids are sequential:
+        an id missing between the cursor (or, on a first read, the oldest listed) and the newest
+        listed is either such a run or one deleted since (404, skipped). Without this, the cursor
+        would pass it and it would never be mirrored."""
+        if not listed:
+            return []
+        lower = int(after_id) if after_id is not None else min(listed)
+        missing = [i for i in range(max(listed) - 1, lower, -1) if i not in listed][:MAX_GAP_READS]
+        found = [e for e in (self.get_execution(i) for i in missing) if e is not None]
+        return [e for e in found if not statuses or e.status in statuses]
 
     def get_execution(self, execution_id):
         """One execution with its data, or None when n8n no longer has it (pruned)."""
