@@ -240,9 +240,10 @@ def silencing(alert, silences):
 # ---- "silence this alert for…" -------------------------------------------------------------------
 
 def matchers_for(alert):
-    """Matchers that pick out this alert and its repeats: an Alertmanager alert by its labels, a
-    rule's alert by its rule (and workflow), a posted alert by its workflow and type."""
-    if alert.source == AlertSource.ALERTMANAGER and alert.labels:
+    """Matchers that pick out this alert and its repeats: an Alertmanager or integration alert (an
+    n8n instance that cannot be synced: labels {"n8n_instance": name}) by its labels, a rule's
+    alert by its rule (and workflow), a posted alert by its workflow and type."""
+    if alert.source in (AlertSource.ALERTMANAGER, AlertSource.INTEGRATION) and alert.labels:
         return {"labels": {str(k): str(v) for k, v in alert.labels.items()}}
     matchers = {}
     if alert.source == AlertSource.RULE and str(alert.labels.get("rule", "")).isdigit():

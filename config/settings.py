@@ -282,6 +282,13 @@ FLOWTOWER_DELIVERY_TIMEOUT = env.float("FLOWTOWER_DELIVERY_TIMEOUT", default=10.
 FLOWTOWER_DELIVERY_MAX_ATTEMPTS = env.int("FLOWTOWER_DELIVERY_MAX_ATTEMPTS", default=5)
 FLOWTOWER_CHANNEL_FAILING_AFTER = env.int("FLOWTOWER_CHANNEL_FAILING_AFTER", default=3)
 
+# --- n8n mirror -----------------------------------------------------------------------------------
+# Seconds an n8n instance may keep failing to sync before its team gets an alert (n8n_mirror.health):
+# one failed pass is often a restart of n8n, five minutes of them is an outage. 0: alert at once.
+FLOWTOWER_N8N_SYNC_ALERT_AFTER = env.int("FLOWTOWER_N8N_SYNC_ALERT_AFTER", default=300)
+if FLOWTOWER_N8N_SYNC_ALERT_AFTER < 0:
+    raise ImproperlyConfigured("FLOWTOWER_N8N_SYNC_ALERT_AFTER must be a number of seconds, 0 or more.")
+
 # Email notifications: SMTP (EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587), or the
 # console in the demo.
 _email = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://127.0.0.1:25")

@@ -10,7 +10,7 @@ from .models import N8nInstance
 from .sync import sync_instance
 
 STATUS_FIELDS = ["cursor", "unfinished_ids", "last_run_at", "last_success_at", "last_error", "last_error_at",
-                 "executions_mirrored", "newest_execution_at", "lag", "data_unavailable_count",
+                 "failing_since", "executions_mirrored", "newest_execution_at", "lag", "data_unavailable_count",
                  "data_unavailable_note", "created_at", "updated_at"]
 
 

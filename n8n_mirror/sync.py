@@ -5,7 +5,8 @@ Everything is written through monitoring's one ingestion path (monitoring.ingest
 execution's own state and times and replace=True, so re-reading an execution rewrites it and
 never duplicates its logs, errors or performance record. Each batch and the instance's cursor
 are committed together: a crash half-way loses nothing and the next pass resumes after the last
-committed batch. A read error is recorded on the instance, never raised out of the pass."""
+committed batch. A read error is recorded on the instance (n8n_mirror.health, which alerts the team
+when it lasts), never raised out of the pass."""
 
 import logging
 from collections import defaultdict
@@ -20,6 +21,7 @@ from monitoring.ingest import ensure_workflows, ingest
 from monitoring.models import Execution, Workflow
 from monitoring.outbound import AddressRefused, hardened_session
 
+from . import health
 from .mapping import map_execution_records, map_workflow, node_runs
 from .models import N8nInstance
 from .readers import N8nReadError
@@ -183,18 +185,22 @@ def write_batch(instance, executions, workflows_by_id, *, advance_cursor, read=N
 
 
 def _record_outcome(instance, error="", missing=0):
+    """The pass's time and counters here; its error, or its success, through n8n_mirror.health,
+    which tells the team when the instance keeps failing and when it syncs again."""
     now = timezone.now()
     changes = {"last_run_at": now}
-    if error:
-        changes.update(last_error=error, last_error_at=now)
-    else:
-        changes.update(last_success_at=now, last_error="", last_error_at=None)
+    if not error:
+        changes.update(last_success_at=now)
     if missing:
         changes.update(data_unavailable_count=instance.data_unavailable_count + missing,
                        data_unavailable_note=DATA_ELSEWHERE_NOTE)
     N8nInstance.objects.filter(pk=instance.pk).update(**changes)
     for name, value in changes.items():
         setattr(instance, name, value)
+    if error:
+        health.record_failure(instance, error, at=now)
+    else:
+        health.record_success(instance, at=now)
 
 
 def sync_instance(instance, *, full=False, batch_size=BATCH_SIZE, get=None, progress=None):

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from monitoring import dispatch
 
+from . import health
 from .models import N8nInstance
 from .sync import sync_executions, sync_instance
 
@@ -34,8 +35,12 @@ def sync_due(now=None):
         except Exception as exc:  # noqa: BLE001 - one broken instance must not stop the others
             log.exception("n8n instance %s: sync failed", instance)
             message = f"Flowtower could not write what it read: {type(exc).__name__}: {exc}"[:2000]
-            N8nInstance.objects.filter(pk=instance.pk).update(last_error=message, last_error_at=timezone.now())
             outcome[str(instance)] = message
+            try:
+                # A failed pass like a read error: recorded, and alerted once it lasts.
+                health.record_failure(instance, message)
+            except Exception:  # noqa: BLE001 - nor must recording it
+                log.exception("n8n instance %s: recording the failure failed", instance)
     return outcome
 
 
