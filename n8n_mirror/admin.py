@@ -1,11 +1,13 @@
 """n8n instances in Django admin, for super admins only: an instance may read a database path or
 host of the server, which a team admin must not choose. Secrets are write-only (shown masked),
-the mirror's status is read-only, and "Sync now" runs a pass at once."""
+the mirror's status is read-only, and "Sync now" runs a pass at once. "New hook token" replaces an
+instance's hook token (the old one is revoked) and shows the new one once."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html_join
 
+from . import hook_tokens
 from .models import N8nInstance
 from .sync import sync_instance
 
@@ -47,12 +49,12 @@ class N8nInstanceAdmin(admin.ModelAdmin):
     list_filter = ["kind", "enabled"]
     search_fields = ["name", "team__slug"]
     list_select_related = ["team"]
-    readonly_fields = ["masked_secrets", *STATUS_FIELDS]
-    actions = ["sync_now"]
+    readonly_fields = ["masked_secrets", "hook_token_status", *STATUS_FIELDS]
+    actions = ["sync_now", "make_hook_token"]
 
     def get_fields(self, request, obj=None):
         return ["team", "name", "kind", "api_url", "new_api_key", "new_database_url", "masked_secrets",
-                "table_prefix", "enabled", "interval_seconds", *STATUS_FIELDS]
+                "table_prefix", "enabled", "interval_seconds", "hook_token_status", *STATUS_FIELDS]
 
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_superuser
@@ -66,6 +68,16 @@ class N8nInstanceAdmin(admin.ModelAdmin):
     def masked_secrets(self, obj):
         masked = obj.masked_secrets() if obj and obj.pk else {}
         return format_html_join("", "<div>{}: {}</div>", sorted(masked.items())) or "—"
+
+    @admin.display(description="hook token")
+    def hook_token_status(self, obj):
+        """Which token n8n's hook uses (its prefix) and when it last posted; never the token."""
+        token = obj.hook_token if obj and obj.pk else None
+        if token is None:
+            return "— (none: the action \"New hook token\" makes one)"
+        used = token.last_used_at.isoformat(timespec="seconds") if token.last_used_at else "never"
+        revoked = f", revoked {token.revoked_at.isoformat(timespec='seconds')}" if token.revoked_at else ""
+        return f"{token.prefix}… (last used {used}{revoked})"
 
     @admin.display(description="lag")
     def lag(self, obj):
@@ -85,3 +97,13 @@ class N8nInstanceAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{instance}: {result.error}", messages.ERROR)
             else:
                 self.message_user(request, f"{instance}: {result.executions} executions read.", messages.SUCCESS)
+
+    @admin.action(description="New hook token (revokes the old one; shown once)")
+    def make_hook_token(self, request, queryset):
+        """The only token each instance's hook endpoint takes; the raw value is shown only in this
+        message (only its hash is stored)."""
+        for instance in queryset.select_related("team"):
+            raw = hook_tokens.new_hook_token(instance, created_by=request.user)
+            self.message_user(request, f"{instance}: new hook token, shown only now (the previous one is revoked). "
+                                       "In n8n's environment: " + "   ".join(hook_tokens.hook_environment(instance, raw)),
+                              messages.WARNING)

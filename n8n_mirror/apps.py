@@ -6,3 +6,12 @@ class N8nMirrorConfig(AppConfig):
 
     name = "n8n_mirror"
     verbose_name = "n8n mirror"
+
+    def ready(self):
+        # A deleted instance's hook token is revoked with it, however it is deleted.
+        from django.db.models.signals import post_delete
+
+        from .hook_tokens import revoke_hook_token
+        from .models import N8nInstance
+
+        post_delete.connect(revoke_hook_token, sender=N8nInstance, dispatch_uid="n8n_revoke_hook_token")

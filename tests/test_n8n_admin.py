@@ -1,6 +1,7 @@
 """n8n instances in Django admin: super admins only (an instance may read a file or host of the
 server); the key is write-only and shown masked; leaving it empty keeps it; status is read-only;
-"Sync now" mirrors at once and reports what went wrong."""
+"Sync now" mirrors at once and reports what went wrong; "New hook token" replaces an instance's
+hook token and shows it once."""
 
 import shutil
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from monitoring.models import Execution
+from monitoring.models import Execution, ServiceToken
 from n8n_mirror.models import N8nInstance
 
 SQLITE = Path(__file__).parent / "fixtures" / "n8n" / "n8n-1.123.81.sqlite"
@@ -86,3 +87,31 @@ def test_sync_now_mirrors_and_reports(team, make_user, tmp_path, instance):
     page = root.post(url(), {"action": "sync_now", "_selected_action": [local.pk], "index": "0"}, follow=True)
     local.refresh_from_db()
     assert local.last_error and _messages(page) == [f"acme/local: {local.last_error}"]
+
+
+@pytest.mark.django_db
+def test_new_hook_token_shows_it_once_and_revokes_the_previous(team, make_user, instance):
+    root = login(make_user("root", superuser=True))
+    page = root.post(url(), {"action": "make_hook_token", "_selected_action": [instance.pk], "index": "0"},
+                     follow=True)
+    (message,) = _messages(page)
+    raw = message.split("FLOWTOWER_HOOK_TOKEN=", 1)[1].split()[0]
+    assert f"/api/v1/integrations/n8n/{instance.pk}/executions-finished" in message and "EXTERNAL_HOOK_FILES=" in message
+    instance.refresh_from_db()
+    first = instance.hook_token
+    assert raw.startswith(first.prefix) and first.name == "n8n hook: prod" and first.created_by.username == "root"
+    change = root.get(url("change", instance.pk)).content.decode()
+    assert f"{first.prefix}…" in change and "last used never" in change and raw not in change
+    root.post(url(), {"action": "make_hook_token", "_selected_action": [instance.pk], "index": "0"})
+    first.refresh_from_db()
+    instance.refresh_from_db()
+    assert first.revoked_at is not None and instance.hook_token.is_active and instance.hook_token != first
+    assert ServiceToken.objects.filter(name="n8n hook: prod", revoked_at__isnull=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_team_admins_cannot_use_the_admin_action(team, make_user, instance):
+    team_admin = login(make_user("ada", team, "admin"))
+    answer = team_admin.post(url(), {"action": "make_hook_token", "_selected_action": [instance.pk], "index": "0"})
+    assert answer.status_code == 403 and not ServiceToken.objects.exists()
+

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from monitoring.models import Execution
+from monitoring.models import Execution, ServiceToken
 from n8n_mirror.models import N8nInstance
 
 SQLITE = Path(__file__).parent / "fixtures" / "n8n" / "n8n-1.123.81.sqlite"
@@ -93,3 +93,37 @@ def test_sync_n8n_fails_loudly_when_n8n_cannot_be_read(team, tmp_path):
 def test_sync_n8n_names_an_unknown_instance(team):
     with pytest.raises(CommandError, match="No n8n instance named 'nope'"):
         _run("sync_n8n", "--instance", "nope")
+
+
+@pytest.mark.django_db
+def test_hook_token_is_the_instances_own_and_again_replaces_it(team, n8n_file):
+    out = _run("add_n8n_instance", "local", "--team", "acme", "--database", str(n8n_file), "--hook-token")
+    instance = N8nInstance.objects.get(team=team, name="local")
+    first = instance.hook_token
+    assert first.name == "n8n hook: local" and first.team == team and first.is_active
+    assert f"FLOWTOWER_HOOK_TOKEN={first.prefix}" in out and "shown only now" in out
+    out = _run("add_n8n_instance", "local", "--team", "acme", "--hook-token")  # e.g. the token leaked
+    instance.refresh_from_db()
+    first.refresh_from_db()
+    assert first.revoked_at is not None
+    assert instance.hook_token != first and instance.hook_token.is_active
+    assert f"FLOWTOWER_HOOK_TOKEN={instance.hook_token.prefix}" in out
+    assert ServiceToken.objects.filter(name="n8n hook: local", revoked_at__isnull=True).count() == 1
+    assert N8nInstance.objects.filter(team=team).count() == 1
+
+
+@pytest.mark.django_db
+def test_hook_token_with_other_options_on_an_existing_instance_is_still_refused(team, n8n_file):
+    _run("add_n8n_instance", "local", "--team", "acme", "--database", str(n8n_file))
+    with pytest.raises(CommandError, match="already has an n8n instance named 'local'"):
+        _run("add_n8n_instance", "local", "--team", "acme", "--database", str(n8n_file), "--hook-token")
+    assert N8nInstance.objects.get(name="local").hook_token is None
+
+
+@pytest.mark.django_db
+def test_deleting_an_instance_revokes_its_hook_token(team, n8n_file):
+    _run("add_n8n_instance", "local", "--team", "acme", "--database", str(n8n_file), "--hook-token")
+    token = N8nInstance.objects.get(name="local").hook_token
+    N8nInstance.objects.get(name="local").delete()
+    token.refresh_from_db()
+    assert token.revoked_at is not None

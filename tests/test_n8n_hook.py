@@ -1,5 +1,6 @@
 """n8n's external hook tells Flowtower an execution ended: Flowtower mirrors that execution at
-once (not at the next poll), only for a service token of the instance's team; bad input is a 400
+once (not at the next poll), only for the instance's own hook token (another token of the team
+is a 403 saying which token it takes, another team's instance a 404); bad input is a 400
 naming the field; the poll, still the safety net, then reads the rest without writing the hooked
 execution again; the hook file itself, run under Node, posts what the endpoint takes."""
 
@@ -11,11 +12,13 @@ from pathlib import Path
 
 import pytest
 from celery import current_app
+from django.conf import settings
 from django.core.management import call_command
 
 from monitoring import dispatch, events
 from monitoring.models import Execution, ServiceToken, WorkflowError
 from n8n_mirror import sync
+from n8n_mirror.hook_tokens import new_hook_token
 from n8n_mirror.models import N8nInstance
 
 from tests.n8n_truth import SQLITE
@@ -42,6 +45,12 @@ def instance(team, n8n_file):
     instance.set_secrets(database_url=str(n8n_file))
     instance.save()
     return instance
+
+
+@pytest.fixture
+def api(client_for, instance):
+    """A client posting with the instance's own hook token, as n8n's hook does."""
+    return client_for(new_hook_token(instance))
 
 
 def _mirrored(instance):
@@ -99,16 +108,48 @@ def test_with_the_broker_unreachable_the_sync_runs_in_the_request(api, instance)
 
 
 @pytest.mark.django_db
-def test_only_a_token_of_the_instances_team_is_heard(client_for, instance, other_team, make_user, team):
+def test_another_token_of_the_team_is_a_403_saying_which_token_it_takes(client_for, instance, team):
+    new_hook_token(instance)
+    answer = client_for(ServiceToken.issue(team, "ci")[1]).post(url(instance.pk), {"executionId": "24"},
+                                                                 format="json")
+    assert answer.status_code == 403 and answer["Content-Type"] == "application/json"
+    detail = answer.json()["detail"]
+    assert "instance's own hook token" in detail and "--hook-token" in detail and "n8n page" in detail
+    sibling = N8nInstance.objects.create(team=team, name="other n8n", api_url="https://n8n.example.com")
+    siblings_hook = client_for(new_hook_token(sibling))  # the hook token of another instance of the team
+    assert siblings_hook.post(url(instance.pk), {"executionId": "24"}, format="json").status_code == 403
+    assert Execution.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_replaced_or_revoked_hook_token_is_refused(client_for, instance):
+    first = new_hook_token(instance)
+    second = new_hook_token(instance)
+    old_token = ServiceToken.objects.get(name="n8n hook: n8n-db", revoked_at__isnull=False)
+    assert client_for(first).post(url(instance.pk), {"executionId": "24"}, format="json").status_code == 401
+    instance.refresh_from_db()
+    assert instance.hook_token.is_active and instance.hook_token != old_token
+    ServiceToken.objects.filter(pk=instance.hook_token_id).update(revoked_at=old_token.revoked_at)  # as in admin
+    assert client_for(second).post(url(instance.pk), {"executionId": "24"}, format="json").status_code == 401
+    assert Execution.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_another_teams_instance_is_a_404_whatever_the_token(client_for, instance, other_team, make_user, team):
     body = {"executionId": "24"}
-    other_token = ServiceToken.issue(other_team, "theirs")[1]
-    assert client_for(other_token).post(url(instance.pk), body, format="json").status_code == 404
-    own = client_for(ServiceToken.issue(team, "ours")[1])
+    theirs = N8nInstance.objects.create(team=other_team, name="theirs", api_url="https://n8n.example.com")
+    their_hook = new_hook_token(theirs)
+    assert client_for(their_hook).post(url(instance.pk), body, format="json").status_code == 404
+    assert client_for(ServiceToken.issue(other_team, "ci")[1]).post(url(instance.pk), body,
+                                                                    format="json").status_code == 404
+    own = client_for(new_hook_token(instance))
+    assert own.post(url(theirs.pk), body, format="json").status_code == 404
     assert own.post(url(instance.pk + 1000), body, format="json").status_code == 404
     assert client_for(None).post(url(instance.pk), body, format="json").status_code == 401
     assert client_for("ft_not-a-token").post(url(instance.pk), body, format="json").status_code == 401
-    member = make_user("ann", team=team, role="admin")
-    assert client_for(member).post(url(instance.pk), body, format="json").status_code == 403
+    person = make_user("ann", team=team, role="admin")
+    signed_in = client_for(person).post(url(instance.pk), body, format="json")
+    assert signed_in.status_code == 403 and "hook token" in signed_in.json()["detail"]
     assert Execution.objects.count() == 0
 
 
@@ -133,7 +174,9 @@ def test_add_n8n_instance_prints_a_hook_token_once_that_the_endpoint_takes(team,
     out = capsys.readouterr().out
     instance = N8nInstance.objects.get(team=team, name="main")
     raw = next(line.split("=", 1)[1] for line in out.splitlines() if "FLOWTOWER_HOOK_TOKEN=" in line)
-    assert f"/api/v1/integrations/n8n/{instance.pk}/executions-finished" in out
+    assert f"FLOWTOWER_URL={settings.FLOWTOWER_BASE_URL}/api/v1/integrations/n8n/{instance.pk}/executions-finished" in out
+    assert "EXTERNAL_HOOK_FILES=" in out
+    assert instance.hook_token.name == "n8n hook: main" and raw.startswith(instance.hook_token.prefix)
     assert not ServiceToken.objects.filter(token_hash=raw).exists()  # only its hash is stored
     answer = client_for(raw).post(url(instance.pk), {"executionId": "1"}, format="json")
     assert answer.status_code == 202

@@ -1,12 +1,16 @@
 """The n8n page as team members use it: admins connect n8n through its API (the key write-only,
 masked, encrypted at rest; the API URL under the outbound-address rule), enable or disable, delete
 and "Sync now"; members and viewers read; another team sees nothing; a database location is for
-super admins only."""
+super admins only. Team admins make an instance's hook token, shown once with n8n's environment."""
+
+import re
 
 import pytest
+from django.conf import settings
 from django.test import Client
+from rest_framework.test import APIClient
 
-from monitoring.models import Execution
+from monitoring.models import Execution, ServiceToken
 from n8n_mirror.models import N8nInstance
 from test_n8n_api_reader import KEY
 from test_n8n_sync import api_instance, fake_n8n  # noqa: F401  (fixtures: the recorded n8n API)
@@ -70,10 +74,10 @@ def test_members_and_viewers_read_only_and_their_posts_are_refused(team, signed_
     client = signed_in(team, role)
     page = html(client.get("/n8n/"))
     assert "prod n8n" in page
-    assert not any(f'data-action="{a}"' in page for a in ("sync", "enable", "edit", "new"))
+    assert not any(f'data-action="{a}"' in page for a in ("sync", "enable", "edit", "new", "hook-token"))
     assert client.get("/n8n/new/").status_code == 403
     assert client.get(f"/n8n/{instance.pk}/").status_code == 403
-    for action in ("sync", "enable", "delete"):
+    for action in ("sync", "enable", "delete", "hook-token"):
         assert post(client, f"/n8n/{instance.pk}/{action}/").status_code == 403
     instance.refresh_from_db()
     assert instance.enabled and instance.last_run_at is None
@@ -84,9 +88,9 @@ def test_another_team_sees_nothing(team, other_team, signed_in):
     client = signed_in(other_team, "admin")
     assert "prod n8n" not in html(client.get("/n8n/"))
     assert client.get(f"/n8n/{instance.pk}/").status_code == 404
-    for action in ("sync", "enable", "delete"):
+    for action in ("sync", "enable", "delete", "hook-token"):
         assert post(client, f"/n8n/{instance.pk}/{action}/").status_code == 404
-    assert N8nInstance.objects.filter(pk=instance.pk).exists()
+    assert N8nInstance.objects.filter(pk=instance.pk).exists() and not ServiceToken.objects.exists()
 
 
 def test_an_admin_adds_an_api_instance_with_its_key_encrypted(team, signed_in):
@@ -189,3 +193,60 @@ def test_sync_now_shows_a_rejected_key(api_instance, team, signed_in):  # noqa: 
     assert "Sync of “n8n-api” failed" in page and 'class="error"' in page
     api_instance.refresh_from_db()
     assert api_instance.last_error and api_instance.last_success_at is None
+
+
+def _environment(page):
+    """The lines the hook-token page shows for n8n's environment, as a dict."""
+    block = re.search(r'<pre data-field="environment">(.*?)</pre>', page, re.S).group(1)
+    return dict(line.split("=", 1) for line in block.strip().splitlines())
+
+
+def _hook(raw, instance):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client.post(f"/api/v1/integrations/n8n/{instance.pk}/executions-finished", {"executionId": "7"},
+                       format="json")
+
+
+def test_an_admin_makes_a_hook_token_shown_once_with_n8ns_environment(team, signed_in):
+    instance = api(team, enabled=False)  # a disabled instance's hook answers 202 and syncs nothing
+    client = signed_in(team, "admin")
+    page = html(client.get("/n8n/"))
+    assert 'data-action="hook-token"' in page and "no token" in page
+    answer = post(client, f"/n8n/{instance.pk}/hook-token/")
+    assert "no-store" in answer["Cache-Control"]
+    env = _environment(html(answer))
+    assert set(env) == {"EXTERNAL_HOOK_FILES", "FLOWTOWER_URL", "FLOWTOWER_HOOK_TOKEN"}
+    assert env["FLOWTOWER_URL"] == f"{settings.FLOWTOWER_BASE_URL}/api/v1/integrations/n8n/{instance.pk}/executions-finished"
+    raw = env["FLOWTOWER_HOOK_TOKEN"]
+    instance.refresh_from_db()
+    assert raw.startswith("ft_") and instance.hook_token.name == "n8n hook: prod n8n"
+    assert instance.hook_token.created_by.username == "admin-acme"
+    # The list shows that there is one, its prefix and when n8n last used it; never the token.
+    page = html(client.get("/n8n/"))
+    assert raw not in page and f"<code>{instance.hook_token.prefix}…</code>" in page and "never" in page
+    assert _hook(raw, instance).status_code == 202
+    page = html(client.get("/n8n/"))
+    instance.hook_token.refresh_from_db()
+    assert instance.hook_token.last_used_at is not None and "last used</span> never" not in page
+    # A new one revokes the first: n8n must get the new one.
+    second = _environment(html(post(client, f"/n8n/{instance.pk}/hook-token/")))["FLOWTOWER_HOOK_TOKEN"]
+    assert second != raw and _hook(raw, instance).status_code == 401 and _hook(second, instance).status_code == 202
+    assert ServiceToken.objects.filter(team=team, revoked_at__isnull=True).count() == 1
+
+
+def test_a_hook_token_needs_a_post_with_csrf(team, signed_in):
+    instance = api(team)
+    client = signed_in(team, "admin")
+    assert client.get(f"/n8n/{instance.pk}/hook-token/").status_code == 405
+    assert client.post(f"/n8n/{instance.pk}/hook-token/").status_code == 403  # no CSRF token
+    assert not ServiceToken.objects.exists()
+
+
+def test_team_admins_make_hook_tokens_for_database_instances_too(team, signed_in):
+    """The token is the team's, not the server's file or host: no super admin needed."""
+    instance = database(team)
+    client = signed_in(team, "admin")
+    assert 'data-action="hook-token"' in html(client.get("/n8n/"))
+    assert "FLOWTOWER_HOOK_TOKEN=ft_" in html(post(client, f"/n8n/{instance.pk}/hook-token/"))
+

@@ -2,8 +2,9 @@
 (n8n_mirror/hooks/flowtower-hooks.js) says an execution just ended, so Flowtower mirrors that one
 at once instead of at the next poll (which stays, as the safety net).
 
-Authenticated with a service token of the instance's team (`add_n8n_instance --hook-token`
-issues one; any token of the team works): an instance of another team, or none, is a 404, so a
+Authenticated with the instance's own hook token (`N8nInstance.hook_token`, made by
+`add_n8n_instance --hook-token`, the n8n page or Django admin; n8n_mirror/hook_tokens.py): another
+token of the same team is a 403 saying so, an instance of another team, or none, is a 404, so a
 token learns nothing about other teams' instances. The answer is 202: the sync is queued once the
 request commits, and is idempotent (an execution already mirrored as it is is not written
 again). Rate-limited like every token request (DRF's throttles)."""
@@ -20,6 +21,10 @@ from monitoring.models import ServiceToken
 from ..models import N8nInstance
 from ..tasks import sync_soon
 
+NOT_THE_HOOK_TOKEN = ("This endpoint takes only the n8n instance's own hook token (Authorization: Bearer ft_…), "
+                      "made by `manage.py add_n8n_instance … --hook-token` or with \"New hook token\" on the "
+                      "n8n page; the team's other tokens are refused.")
+
 
 class HookSchema(FlowtowerAutoSchema):
     """The hook reads neither ?team= (the token names the team) nor Idempotency-Key (a repeat is
@@ -27,6 +32,14 @@ class HookSchema(FlowtowerAutoSchema):
 
     def _post_parameters(self, operation):
         return []
+
+    def get_operation(self, *args, **kwargs):
+        # The general 403 speaks of roles; here it means "not this instance's hook token".
+        operation = super().get_operation(*args, **kwargs)
+        if operation is not None and "403" in operation["responses"]:
+            operation["responses"]["403"]["description"] = (
+                "Not the instance's own hook token: another token of its team, or a signed-in person.")
+        return operation
 
 
 class ExecutionFinished(serializers.Serializer):
@@ -59,15 +72,17 @@ class ExecutionsFinishedHook(APIView):
                    tags=["integrations"])
     def post(self, request, instance_id):
         """n8n's external hook: an execution of this n8n instance ended; Flowtower mirrors it now
-        rather than at the next poll. Takes a service token of the instance's team; answers 202
-        once the sync is queued."""
+        rather than at the next poll. Takes only the instance's own hook token (another token of
+        its team is a 403); answers 202 once the sync is queued."""
         token = request.auth if isinstance(request.auth, ServiceToken) else None
         if token is None:
-            raise PermissionDenied("This endpoint takes a service token of the instance's team "
-                                   "(Authorization: Bearer ft_…).")
+            raise PermissionDenied(NOT_THE_HOOK_TOKEN)
+        # Another team's instance is "not found" whatever the token: checked before the hook token.
         instance = N8nInstance.objects.filter(pk=instance_id, team=token.team).first()
         if instance is None:
             raise NotFound(f"n8n instance {instance_id} not found")
+        if instance.hook_token_id != token.pk:
+            raise PermissionDenied(NOT_THE_HOOK_TOKEN)
         payload = ExecutionFinished(data=request.data)
         payload.is_valid(raise_exception=True)
         execution_id = payload.validated_data["executionId"]

@@ -11,4 +11,5 @@ urlpatterns = [
     path("n8n/<int:pk>/enable/", views.instance_enable, name="instances_enable"),
     path("n8n/<int:pk>/delete/", views.instance_delete, name="instances_delete"),
     path("n8n/<int:pk>/sync/", views.instance_sync, name="instances_sync"),
+    path("n8n/<int:pk>/hook-token/", views.instance_hook_token, name="instances_hook_token"),
 ]

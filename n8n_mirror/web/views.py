@@ -3,7 +3,8 @@ lag, executions mirrored, data n8n keeps elsewhere), as on the Channels page: ev
 the team's admins add, edit, enable or disable, delete and "Sync now"; another team's instance is
 a 404, an action the role does not allow a 403. Team admins connect n8n through its API only:
 a database instance (a path or host on the server) is shown here but changed by super admins,
-in Django admin or with `manage.py add_n8n_instance`."""
+in Django admin or with `manage.py add_n8n_instance`. Team admins also make an instance's hook
+token (any kind of instance: the token is the team's, not a server file), shown once."""
 
 from urllib.parse import urlsplit
 
@@ -13,10 +14,12 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from monitoring.access import MANAGE, READ, principal_from_request, scope
 
+from ..hook_tokens import hook_environment, new_hook_token
 from ..models import N8nInstance
 from ..sync import sync_instance
 from .forms import ApiInstanceForm
@@ -50,6 +53,17 @@ def _changeable(request, pk):
     return instance
 
 
+def _managed(request, pk):
+    """An instance of a team the user administers: visible (else 404) and the team's admin (else
+    403), whatever its kind."""
+    instance = _visible(request).filter(pk=pk).first()
+    if instance is None:
+        raise Http404("Not found")
+    if not principal_from_request(request).can(MANAGE, instance.team_id):
+        raise PermissionDenied(NOT_ADMIN)
+    return instance
+
+
 def database_location(url):
     """Where a database instance reads, for super admins: the file path, or the URL's host and
     database without its user and password."""
@@ -80,9 +94,10 @@ def _managed_teams(request):
 @login_required
 def instances(request):
     principal = principal_from_request(request)
-    objects = list(_visible(request).order_by("team__slug", "name"))
+    objects = list(_visible(request).select_related("hook_token").order_by("team__slug", "name"))
     for instance in objects:
         instance.can_change = _can_change(request, instance)
+        instance.can_make_hook_token = principal.can(MANAGE, instance.team_id)
         instance.lag_text = lag_text(instance.lag)
         instance.masked_key = instance.masked_secrets().get("api_key", "")
         if principal.is_superuser and instance.kind == N8nInstance.Kind.DATABASE:
@@ -174,3 +189,17 @@ def instance_sync(request, pk):
         messages.success(request, f"Synced “{instance.name}”: {result.workflows} workflows, "
                                   f"{result.executions} executions read.")
     return redirect("n8n:instances")
+
+
+@login_required
+@require_POST
+@never_cache
+def instance_hook_token(request, pk):
+    """A new hook token for the instance (the previous one is revoked): the only token its hook
+    endpoint takes. Shown once, in this answer, with the rest of n8n's environment; a reload
+    would POST again and make another."""
+    instance = _managed(request, pk)
+    replaced = instance.hook_token_id is not None
+    raw = new_hook_token(instance, created_by=request.user)
+    return render(request, "n8n_mirror/hook_token.html", {
+        "object": instance, "lines": hook_environment(instance, raw), "replaced": replaced})

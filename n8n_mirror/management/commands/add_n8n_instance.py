@@ -1,5 +1,6 @@
 """`manage.py add_n8n_instance <name> --team <slug> (--api-url URL --api-key KEY | --database URL
-[--table-prefix P]) [--hook-token]`. Reading n8n's database (a file path or a PostgreSQL URL on the server's
+[--table-prefix P]) [--hook-token]`; `… <name> --team <slug> --hook-token` alone on an existing
+instance replaces its hook token (the old one is revoked). Reading n8n's database (a file path or a PostgreSQL URL on the server's
 side) is for whoever runs manage.py, i.e. the server's operators: team admins connect n8n through
 its API only."""
 
@@ -7,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import URLValidator
 
-from monitoring.models import ServiceToken, Team
+from monitoring.models import Team
+from n8n_mirror.hook_tokens import hook_environment, new_hook_token
 from n8n_mirror.models import N8nInstance
 
 
@@ -21,9 +23,10 @@ class Command(BaseCommand):
         parser.add_argument("--api-key", default="", help="an n8n API key (Settings > n8n API)")
         parser.add_argument("--database", default="", help="n8n's SQLite file or a postgres:// URL, read-only")
         parser.add_argument("--table-prefix", default="", help="n8n's DB_TABLE_PREFIX")
-        parser.add_argument("--interval", type=int, default=30, help="seconds between syncs (default 30)")
+        parser.add_argument("--interval", type=int, default=None, help="seconds between syncs (default 30)")
         parser.add_argument("--hook-token", action="store_true",
-                            help="also issue a service token for n8n's external hook and print it (once)")
+                            help="also make the instance's token for n8n's external hook and print it (once); "
+                                 "alone, for an existing instance, replace its hook token")
 
     def handle(self, name, team, api_url, api_key, database, table_prefix, interval, hook_token=False, **options):
         team_obj = Team.objects.filter(slug=team).first()
@@ -31,8 +34,14 @@ class Command(BaseCommand):
             raise CommandError(f"No team '{team}'.")
         if not name.strip() or len(name) > 100:
             raise CommandError("The name must be 1 to 100 characters.")
-        if N8nInstance.objects.filter(team=team_obj, name=name).exists():
+        existing = N8nInstance.objects.filter(team=team_obj, name=name).first()
+        if existing is not None and hook_token and interval is None \
+                and not any((api_url, api_key, database, table_prefix)):
+            self._print_hook_token(existing)  # a new hook token only (e.g. the old one leaked)
+            return
+        if existing is not None:
             raise CommandError(f"Team {team} already has an n8n instance named '{name}'.")
+        interval = 30 if interval is None else interval
         if bool(database) == bool(api_key):
             raise CommandError("Give either --api-url and --api-key, or --database.")
         if api_key and not api_url:
@@ -56,9 +65,10 @@ class Command(BaseCommand):
             self._print_hook_token(instance)
 
     def _print_hook_token(self, instance):
-        """A service token of the team for n8n's external hook, shown once: only its hash is kept."""
-        _, raw = ServiceToken.issue(instance.team, f"n8n hook: {instance.name}"[:100])
-        self.stdout.write(f"In n8n's environment (docs/n8n-mirror.md, \"Syncing within seconds\"):\n"
-                          f"  FLOWTOWER_URL=<this server>/api/v1/integrations/n8n/{instance.pk}/executions-finished\n"
-                          f"  FLOWTOWER_HOOK_TOKEN={raw}\n"
+        """The instance's hook token (the only one its hook endpoint takes), shown once: only its
+        hash is kept."""
+        raw = new_hook_token(instance)
+        lines = "".join(f"  {line}\n" for line in hook_environment(instance, raw))
+        self.stdout.write(f"In n8n's environment (docs/n8n-mirror.md, \"Syncing within seconds\"):\n{lines}"
+                          "EXTERNAL_HOOK_FILES is where n8n finds a copy of n8n_mirror/hooks/flowtower-hooks.js. "
                           "The token is shown only now.")
