@@ -160,7 +160,11 @@ def map_errors(execution, workflow=None):
             records.append(_error_record(execution, workflow, error, name, severity))
             seen.add((name, error.get("message")))
     error = execution.error
-    if isinstance(error, dict) and (_node_name(error), error.get("message")) not in seen:
+    # n8n 2.x repeats a Code node's error there without naming the node: the same message is
+    # the same error.
+    seen_messages = {message for _, message in seen}
+    if isinstance(error, dict) and (_node_name(error), error.get("message")) not in seen \
+            and not (not _node_name(error) and error.get("message") in seen_messages):
         records.append(_error_record(execution, workflow, error, _node_name(error), severity))
     if failed and not records:
         records.append({
