@@ -8,7 +8,7 @@ PORT ?= 8000
 
 DEMO_DIR ?= var
 
-.PHONY: run credentials test setup setup-test services bench mutation check-deploy screenshots clean
+.PHONY: run credentials test test-n8n n8n setup setup-test services bench mutation check-deploy screenshots clean
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Flowtower needs Python 3.11 or newer (found %s); set PYTHON=python3.x" % sys.version.split()[0])'
@@ -61,8 +61,17 @@ services:
 	@scripts/ensure_browser.sh
 	@scripts/ensure_alertmanager.sh
 
-test: setup-test services
+# Every test, the real n8n ones (tests/test_n8n_real.py, marked n8n_live) included.
+test: setup-test services n8n
 	$(VENV)/bin/pytest
+
+# Only the tests against a real n8n: 1.x on SQLite and 2.x on PostgreSQL, each installed once from
+# npm into ~/.cache/flowtower/n8n (FLOWTOWER_N8N_CACHE) by scripts/ensure_n8n.sh.
+test-n8n: setup-test services n8n
+	$(VENV)/bin/pytest -m n8n_live
+
+n8n: setup-test
+	@$(PY) tests/n8n_server.py
 
 # Benchmarks against a throwaway PostgreSQL database (not part of `make test`: numbers, not assertions).
 bench: setup-test services
