@@ -13,7 +13,8 @@ records (monitoring.schemas) to `ingest`, which in one transaction:
 4. publishes events after commit.
 
 A source that knows an execution's outcome itself (the n8n mirror) also sends "execution"
-records (ExecutionIn's fields): their state, mode, times, duration and steps are applied last, so
+records (ExecutionIn's fields, plus an optional `metadata` dict that replaces the execution's,
+masked): their state, mode, times, duration and steps are applied last, so
 the execution ends exactly as the source says, whatever its logs implied. With replace=True the
 logs and errors already stored for the executions those records name are deleted first (the
 performance record is replaced anyway): re-sending an execution rewrites it, never duplicates it.
@@ -272,7 +273,7 @@ def _apply_explicit(records, workflows, executions):
         retried[(wf_pk, ext)] = Execution.objects.filter(workflow_id=wf_pk, external_id=ext).first()
     for r in records.get("execution", []):
         execution = executions[_explicit_key(r, workflows)]
-        before = {f: getattr(execution, f) for f in (*EXECUTION_FIELDS, "retry_of_id")}
+        before = {f: getattr(execution, f) for f in (*EXECUTION_FIELDS, "retry_of_id", "metadata")}
         for name in EXECUTION_FIELDS:
             if name in r:
                 setattr(execution, name, r[name])
@@ -281,7 +282,10 @@ def _apply_explicit(records, workflows, executions):
         if r.get("retry_of"):
             target = retried.get((execution.workflow_id, r["retry_of"]))
             execution.retry_of_id = target.pk if target else None
-        if before != {f: getattr(execution, f) for f in (*EXECUTION_FIELDS, "retry_of_id")}:
+        if "metadata" in r:
+            # The source's whole view of the run: replaced, not merged, and masked like any metadata.
+            execution.metadata = mask_data(r["metadata"] or {})
+        if before != {f: getattr(execution, f) for f in (*EXECUTION_FIELDS, "retry_of_id", "metadata")}:
             changed.add(execution.pk)
     return changed
 
@@ -324,7 +328,7 @@ def ingest(team, records, source="api", replace=False):
             Execution.objects.bulk_update(
                 touched,
                 ["state", "current_step", "step_number", "stopped_at", "duration_ms", "total_steps", "last_activity_at",
-                 "mode", "started_at", "retry_of"],
+                 "mode", "started_at", "retry_of", "metadata"],
             )
         result.executions = {e.pk: e for e in executions.values()}
         _publish(team, result, touched)

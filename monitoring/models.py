@@ -148,6 +148,8 @@ class Execution(models.Model):
     step_number = models.PositiveIntegerField(null=True, blank=True)
     total_steps = models.PositiveIntegerField(null=True, blank=True, help_text="Expected number of steps, if known")
     last_activity_at = models.DateTimeField(default=timezone.now)
+    # What a source knows about the run besides its steps (the n8n mirror: {"n8n_custom_data": …}).
+    metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

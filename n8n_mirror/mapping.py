@@ -63,9 +63,10 @@ def _common(execution, workflow):
 
 
 def map_execution(execution, workflow=None):
-    """ExecutionIn's fields. Stop time and duration only once n8n says it finished (a waiting
-    execution has a stoppedAt in n8n, but it has not ended); total_steps is the workflow's node
-    count when the workflow is given."""
+    """ExecutionIn's fields, plus metadata {"n8n_custom_data": {…}} when the workflow saved custom
+    data (monitoring's ingestion takes it on "execution" records; the REST API does not). Stop time
+    and duration only once n8n says it finished (a waiting execution has a stoppedAt in n8n, but it
+    has not ended); total_steps is the workflow's node count when the workflow is given."""
     final = execution.status in FINAL_STATUSES
     record = {
         **_common(execution, workflow),
@@ -75,6 +76,9 @@ def map_execution(execution, workflow=None):
         "retry_of": execution.retry_of,
         "total_steps": len(workflow.nodes) if workflow is not None else None,
     }
+    if execution.custom_data:
+        # What the workflow saved about this run (Execution Data node): kept with the execution.
+        record["metadata"] = {"n8n_custom_data": dict(execution.custom_data)}
     if final:
         record["stopped_at"], record["duration_ms"] = execution.stopped_at, _duration_ms(execution)
     else:

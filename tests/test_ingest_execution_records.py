@@ -83,3 +83,25 @@ def test_retry_of_names_an_execution_of_the_same_workflow(team):
     ingest(team, first, source="n8n:1", replace=True)
     ingest(team, retry, source="n8n:1", replace=True)
     assert Execution.objects.get(external_id="8").retry_of == Execution.objects.get(external_id="7")
+
+
+@pytest.mark.django_db
+def test_an_execution_record_carries_the_sources_metadata_masked(team):
+    records = _records()
+    records["execution"][0]["metadata"] = {"n8n_custom_data": {"order_id": "A-1001", "api_token": "s3cr3t-value"}}
+    ingest(team, records, source="n8n:1", replace=True)
+    execution = Execution.objects.get(external_id="7")
+    assert execution.metadata == {"n8n_custom_data": {"order_id": "A-1001", "api_token": "********"}}
+    # Sent again with other metadata it is replaced; a record without metadata leaves it as it is.
+    records["execution"][0]["metadata"] = {"n8n_custom_data": {"order_id": "A-1002"}}
+    ingest(team, records, source="n8n:1", replace=True)
+    assert Execution.objects.get(external_id="7").metadata == {"n8n_custom_data": {"order_id": "A-1002"}}
+    ingest(team, _records(), source="n8n:1", replace=True)
+    assert Execution.objects.get(external_id="7").metadata == {"n8n_custom_data": {"order_id": "A-1002"}}
+
+
+@pytest.mark.django_db
+def test_executions_without_metadata_have_none(team):
+    ingest(team, _records(), source="n8n:1", replace=True)
+    assert Execution.objects.get(external_id="7").metadata == {}
+

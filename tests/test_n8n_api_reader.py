@@ -86,10 +86,22 @@ def test_reads_the_same_as_the_database_reader(n8n):
     from_db = database.list_executions(limit=1000)
     assert [e.id for e in from_api] == [str(i) for i in range(1, 31)]
     fields = ("id", "workflow_id", "status", "mode", "started_at", "stopped_at", "finished", "retry_of", "wait_till",
-              "run_data", "error", "last_node_executed", "data_available")
+              "run_data", "error", "last_node_executed", "data_available", "custom_data")
     for a, d in zip(from_api, from_db):
         assert {f: getattr(a, f) for f in fields} == {f: getattr(d, f) for f in fields}, a.id
     assert Counter(e.status for e in from_api) == {"success": 19, "error": 10, "waiting": 1}
+
+
+def test_custom_data_comes_from_customData_and_may_be_absent(n8n):
+    # n8n 1.123.81 answers customData {} for every execution here; one saved two keys, and an
+    # older n8n leaves the field out.
+    n8n.by_id["17"]["customData"] = {"order_id": "A-1002", "customer": "acme"}
+    del n8n.by_id["18"]["customData"]
+    reader = ApiReader(n8n.url, KEY)
+    executions = {e.id: e for e in reader.list_executions(limit=1000)}
+    assert executions["17"].custom_data == {"order_id": "A-1002", "customer": "acme"}
+    assert executions["18"].custom_data == {} and executions["3"].custom_data == {}
+    assert reader.get_execution("17").custom_data == {"order_id": "A-1002", "customer": "acme"}
 
 
 def test_follows_the_cursor_and_asks_for_running_and_waiting_too(n8n):

@@ -99,6 +99,38 @@ def test_rows_from_before_the_status_column_get_a_status_from_finished(tmp_path)
     assert truth_of(DatabaseReader(path)) == TRUTH
 
 
+def _with_custom_data(tmp_path):
+    """A copy of the real database in which two executions saved custom data (an Execution Data
+    node writes one execution_metadata row per key); the shared fixture stays as n8n left it."""
+    path = tmp_path / "n8n-custom-data.sqlite"
+    shutil.copy(SQLITE, path)
+    with sqlite3.connect(path) as db:
+        db.executemany('INSERT INTO execution_metadata ("executionId", key, value) VALUES (?, ?, ?)',
+                       [(3, "order_id", "A-1001"), (3, "customer", "acme"), (17, "order_id", "A-1002")])
+    return path
+
+
+def test_custom_data_saved_by_the_workflow_is_read(tmp_path):
+    reader = DatabaseReader(_with_custom_data(tmp_path))
+    executions = {e.id: e for e in reader.list_executions(limit=1000)}
+    assert executions["3"].custom_data == {"customer": "acme", "order_id": "A-1001"}
+    assert executions["17"].custom_data == {"order_id": "A-1002"}
+    assert sum(1 for e in executions.values() if e.custom_data) == 2
+    # The same when read again by id or after a cursor, and only for the executions asked for.
+    assert [e.custom_data for e in reader.list_executions(ids=["17", "4"])] == [{}, {"order_id": "A-1002"}]
+    assert [e.custom_data for e in reader.list_executions(after_id=2, limit=1)] == [
+        {"customer": "acme", "order_id": "A-1001"}]
+
+
+def test_an_n8n_without_the_custom_data_table_has_none(tmp_path):
+    path = tmp_path / "before-custom-data.sqlite"
+    shutil.copy(SQLITE, path)
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE execution_metadata")
+    executions = DatabaseReader(path).list_executions(limit=1000)
+    assert len(executions) == 30 and all(e.custom_data == {} for e in executions)
+
+
 def test_the_file_is_opened_read_only(tmp_path):
     path = tmp_path / "n8n.sqlite"
     shutil.copy(SQLITE, path)
@@ -141,6 +173,8 @@ PG_TABLES = {
                          "startedAt": "timestamptz(3)", "stoppedAt": "timestamptz(3)", "waitTill": "timestamptz(3)",
                          "status": "varchar", "deletedAt": "timestamptz(3)", "createdAt": "timestamptz(3)"},
     "execution_data": {"executionId": "integer PRIMARY KEY", "workflowData": "json", "data": "text"},
+    "execution_metadata": {"id": "serial PRIMARY KEY", "executionId": "integer", "key": "varchar(255)",
+                           "value": "text"},
     "tag_entity": {"id": "varchar(36) PRIMARY KEY", "name": "varchar(24)"},
     "workflows_tags": {"workflowId": "varchar(36)", "tagId": "varchar(36)"},
 }
@@ -195,6 +229,9 @@ def test_reads_the_same_data_from_postgresql_with_a_table_prefix(n8n_postgres):
     sqlite_runs = {e.id: e.run_data for e in DatabaseReader(SQLITE).list_executions(limit=1000)}
     assert {e.id: e.run_data for e in reader.list_executions(limit=1000)} == sqlite_runs
     assert [e.id for e in reader.list_executions(after_id=28)] == ["29", "30"]
+    with psycopg.connect(n8n_postgres) as db:
+        db.execute("""INSERT INTO "n8n_execution_metadata" ("executionId", key, value) VALUES (29, 'ticket', 'T-9')""")
+    assert [e.custom_data for e in reader.list_executions(after_id=28)] == [{"ticket": "T-9"}, {}]
     with pytest.raises(SourceMissing, match="table prefix"):  # the schema is not on the default path
         DatabaseReader(n8n_postgres.split("?")[0], table_prefix="n8n_").list_workflows()
 

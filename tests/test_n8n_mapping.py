@@ -100,11 +100,22 @@ def test_a_waiting_execution_shows_where_it_waits(mirrored):
 def test_every_record_passes_monitorings_input_schemas(mirrored):
     records, _ = mirrored
     for r in records.values():
+        # (An execution's custom data, metadata, is for ingestion only: see the custom data test.)
         execution = ExecutionIn(data=r["execution"])
         assert execution.is_valid(), execution.errors
         for kind, key in (("log", "logs"), ("error", "errors"), ("performance", "performance")):
             valid, errors = validate_records(kind, r[key])
             assert not errors and len(valid) == len(r[key]), (r["execution"]["execution_id"], kind, errors)
+
+
+def test_custom_data_goes_into_the_executions_metadata(mirrored):
+    records, workflows = mirrored
+    assert not any("metadata" in r["execution"] for r in records.values())  # nothing saved in that n8n
+    [execution] = DatabaseReader(SQLITE).list_executions(ids=["17"])
+    plain = mapping.map_execution(execution, workflows[execution.workflow_id])
+    execution.custom_data = {"order_id": "A-1002", "customer": "acme"}
+    mapped = mapping.map_execution(execution, workflows[execution.workflow_id])
+    assert mapped == {**plain, "metadata": {"n8n_custom_data": {"order_id": "A-1002", "customer": "acme"}}}
 
 
 def test_workflows(mirrored):

@@ -157,6 +157,10 @@ def _execution(item):
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise UnexpectedAnswer(f"n8n answered an execution that cannot be read: {exc!r}") from None
+    custom_data = item.get("customData")
+    if isinstance(custom_data, dict):
+        # n8n answers {} when nothing was saved; older versions leave the field out.
+        execution.custom_data = {str(key): value for key, value in custom_data.items()}
     data = item.get("data")
     if isinstance(data, dict):
         for name, value in result_data_fields(data).items():

@@ -66,6 +66,9 @@ class N8nExecution:
     error: dict | None = None  # resultData.error
     last_node_executed: str | None = None
     data_available: bool = False  # False when n8n keeps the data elsewhere or has none
+    # What the workflow saved with an Execution Data node or $execution.customData: key -> value
+    # (n8n keeps strings); {} when none, or in an n8n without it.
+    custom_data: dict = field(default_factory=dict)
 
     @property
     def is_unfinished(self):

@@ -231,6 +231,7 @@ class DatabaseReader:
             rows = db.fetch(sql, [*params, int(limit)])
             executions = [self._execution(row) for row in rows]
             self._attach_data(db, executions)
+            self._attach_custom_data(db, executions)
         if statuses and "status" not in available:
             executions = [e for e in executions if e.status in statuses]
         return executions
@@ -265,3 +266,22 @@ class DatabaseReader:
             for name, value in result_data_fields(decoded).items():
                 setattr(execution, name, value)
             execution.data_available = True
+
+    def _attach_custom_data(self, db, executions):
+        # execution_metadata holds what an Execution Data node saved, one key/value row each;
+        # an n8n from before it (0.222) has no such table: no custom data then.
+        if not executions:
+            return
+        table = self._table("execution_metadata")
+        try:
+            db.columns(table)
+        except SourceMissing:
+            return
+        by_id = {e.id: e for e in executions}
+        rows = db.fetch(
+            f'SELECT "executionId" AS execution_id, "key" AS key, "value" AS value FROM {_quote(table)} '
+            f'WHERE "executionId" IN ({", ".join(["%s"] * len(by_id))}) ORDER BY "key"',
+            [int(i) for i in by_id],
+        )
+        for row in rows:
+            by_id[str(row["execution_id"])].custom_data[row["key"]] = row["value"]
