@@ -33,6 +33,10 @@ setup-test: $(VENV)/.installed-test
 # problems still shown) so the passwords and token printed at start stay readable; `make
 # credentials` prints them again. DEMO_DIR holds the demo's secret key, encryption key (channel secrets),
 # token and credentials (0600); the demo's channels may call local receivers (private outbound allowed).
+# With N8N_API_URL + N8N_API_KEY (or N8N_DATABASE, a SQLite path or postgres:// URL, and N8N_TABLE_PREFIX)
+# the demo team mirrors that n8n as "local n8n" (added or updated each time): the Celery beat syncs it,
+# or without Redis `sync_n8n --every 30` in the background.
+N8N_INSTANCE := local n8n
 run: setup
 	@mkdir -p $(DEMO_DIR) && chmod 700 $(DEMO_DIR)
 	@test -s $(DEMO_DIR)/demo_secret_key || (umask 077; $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $(DEMO_DIR)/demo_secret_key)
@@ -45,10 +49,19 @@ run: setup
 	$(PY) manage.py demo setup --url http://$(HOST):$(PORT) --token-file $(DEMO_DIR)/demo_token \
 		--credentials-file $(DEMO_DIR)/demo_credentials && \
 	$(PY) manage.py demo_alerting -v0 && \
+	n8n=""; \
+	if [ -n "$$N8N_DATABASE" ]; then \
+		$(PY) manage.py add_n8n_instance "$(N8N_INSTANCE)" --team demo --update --database "$$N8N_DATABASE" \
+			--table-prefix "$${N8N_TABLE_PREFIX:-}" && n8n=1 || exit 1; \
+	elif [ -n "$$N8N_API_URL" ] && [ -n "$$N8N_API_KEY" ]; then \
+		$(PY) manage.py add_n8n_instance "$(N8N_INSTANCE)" --team demo --update --api-url "$$N8N_API_URL" \
+			--api-key "$$N8N_API_KEY" && n8n=1 || exit 1; \
+	elif [ -n "$$N8N_API_URL$$N8N_API_KEY" ]; then echo "n8n not mirrored: give both N8N_API_URL and N8N_API_KEY." >&2; fi; \
 	trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	$(PY) manage.py demo feed --url http://$(HOST):$(PORT) --token-file $(DEMO_DIR)/demo_token & \
 	if [ -n "$$REDIS_URL" ]; then $(VENV)/bin/celery -A config worker -B --loglevel=WARNING --concurrency=2 & \
-	else $(PY) manage.py demo_alerting --every 60 & fi; \
+	else $(PY) manage.py demo_alerting --every 60 & \
+		if [ -n "$$n8n" ]; then $(PY) manage.py sync_n8n --every 30 --team demo --instance "$(N8N_INSTANCE)" -v0 & fi; fi; \
 	$(PY) manage.py demo serve $(HOST):$(PORT)
 
 # The demo's passwords and token (fresh at every `make run`) again.

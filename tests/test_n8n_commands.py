@@ -1,15 +1,25 @@
 """Connecting and syncing n8n without a browser: `add_n8n_instance` stores an instance (its key or
 database encrypted) and refuses incomplete or ambiguous input; `sync_n8n` mirrors one instance
-or all, again from the first execution with --full, and fails loudly when n8n cannot be read."""
+or all, again from the first execution with --full, and fails loudly when n8n cannot be read.
+`add_n8n_instance --update` is idempotent (what `make run` relies on); `sync_n8n --every` keeps
+syncing in its own process, a failed pass printed and the loop going on, until stopped."""
 
+import os
+import selectors
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import Count
+from test_n8n_api_reader import KEY, FakeN8n
 
-from monitoring.models import Execution, ServiceToken
+from monitoring.models import Execution, ExecutionLog, ServiceToken
 from n8n_mirror.models import N8nInstance
 
 SQLITE = Path(__file__).parent / "fixtures" / "n8n" / "n8n-1.123.81.sqlite"
@@ -93,6 +103,120 @@ def test_sync_n8n_fails_loudly_when_n8n_cannot_be_read(team, tmp_path):
 def test_sync_n8n_names_an_unknown_instance(team):
     with pytest.raises(CommandError, match="No n8n instance named 'nope'"):
         _run("sync_n8n", "--instance", "nope")
+
+
+# --- add_n8n_instance --update: what `make run` calls every time it starts --------------------
+
+@pytest.mark.django_db
+def test_update_changes_an_existing_instance_and_keeps_where_its_mirror_stands(team, n8n_file):
+    _run("add_n8n_instance", "local n8n", "--team", "acme", "--api-url", "http://127.0.0.1:5678",
+         "--api-key", "first-key", "--update")
+    N8nInstance.objects.filter(name="local n8n").update(cursor="12", executions_mirrored=12, interval_seconds=60)
+    out = _run("add_n8n_instance", "local n8n", "--team", "acme", "--api-url", "http://127.0.0.1:5679",
+               "--api-key", "second-key", "--update")
+    instance = N8nInstance.objects.get(team=team, name="local n8n")
+    assert N8nInstance.objects.count() == 1 and "(updated)" in out
+    assert (instance.api_url, instance.get_secrets()) == ("http://127.0.0.1:5679", {"api_key": "second-key"})
+    assert (instance.cursor, instance.executions_mirrored, instance.interval_seconds) == ("12", 12, 60)
+    # From the API to n8n's database: the key goes, the database location comes.
+    _run("add_n8n_instance", "local n8n", "--team", "acme", "--database", str(n8n_file), "--table-prefix", "n8n_",
+         "--update")
+    instance.refresh_from_db()
+    assert (instance.kind, instance.table_prefix) == ("database", "n8n_")
+    assert instance.get_secrets() == {"database_url": str(n8n_file)}
+    # Still checked like a new instance.
+    with pytest.raises(CommandError, match="either --api-url and --api-key, or --database"):
+        _run("add_n8n_instance", "local n8n", "--team", "acme", "--update")
+
+
+# --- sync_n8n --every: the loop `make run` starts when there is no Celery beat ------------------
+
+def _loop(log, *args):
+    """`manage.py sync_n8n --every …` as its own process, on the test database; its output a
+    pipe, its log (stderr) the file `log`."""
+    from daphne_server import ROOT, database_url
+    from django.db import connection
+
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict), "PYTHONUNBUFFERED": "1",
+           "LOG_LEVEL": "WARNING"}
+    with open(log, "w") as stderr:
+        return subprocess.Popen([sys.executable, "manage.py", "sync_n8n", *args], cwd=ROOT, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=stderr)
+
+
+def _read_lines(process, count, timeout=60):
+    """The process's next `count` output lines, or fail after `timeout` seconds."""
+    lines, deadline = [], time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while len(lines) < count:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0 and selector.select(remaining), f"only {lines} after {timeout} s"
+            line = process.stdout.readline()
+            assert line, f"sync_n8n exited ({process.wait()}) after {lines}"
+            lines.append(line.rstrip("\n"))
+    return lines
+
+
+def _stop(process, sig):
+    process.send_signal(sig)
+    rest, _ = process.communicate(timeout=30)
+    return process.returncode, rest
+
+
+@pytest.fixture
+def n8n_api(httpserver):
+    fake = FakeN8n()
+    httpserver.expect_request("/api/v1/workflows").respond_with_handler(fake)
+    httpserver.expect_request("/api/v1/executions").respond_with_handler(fake)
+    for execution_id in fake.by_id:
+        httpserver.expect_request(f"/api/v1/executions/{execution_id}").respond_with_handler(fake)
+    fake.url = httpserver.url_for("/")
+    return fake
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sync_n8n_every_keeps_mirroring_an_api_instance_once(team, n8n_api, tmp_path):
+    _run("add_n8n_instance", "local n8n", "--team", "acme", "--api-url", n8n_api.url, "--api-key", KEY, "--update")
+    process = _loop(tmp_path / "log", "--every", "1")
+    try:
+        lines = _read_lines(process, 2)
+    finally:
+        returncode, rest = _stop(process, signal.SIGTERM)
+    assert lines[0] == "acme/local n8n: 8 workflows, 30 executions read; 30 mirrored in all"
+    assert lines[1].startswith("acme/local n8n: 8 workflows,") and lines[1].endswith("; 30 mirrored in all")
+    assert sum(1 for path, _ in n8n_api.asked if path == "/api/v1/workflows") >= 2  # two passes
+    assert (returncode, rest.strip().splitlines()[-1]) == (0, "sync_n8n stopped.")
+    assert "Traceback" not in (tmp_path / "log").read_text()
+    executions = Execution.objects.filter(workflow__team=team)
+    assert executions.count() == 30 and len({e.external_id for e in executions}) == 30
+    # The waiting execution read again on the second pass did not gain doubled logs.
+    assert not ExecutionLog.objects.values("execution", "step_number").annotate(n=Count("id")).filter(n__gt=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sync_n8n_every_prints_a_failed_pass_and_goes_on(team, tmp_path):
+    later = tmp_path / "n8n.sqlite"
+    _run("add_n8n_instance", "local", "--team", "acme", "--database", str(later))
+    process = _loop(tmp_path / "log", "--every", "1", "--instance", "local")
+    try:
+        failed = _read_lines(process, 2)  # the instance's error, then the pass's
+        shutil.copy(SQLITE, later)  # n8n has started meanwhile
+        lines = _read_lines(process, 1)
+        while "mirrored in all" not in lines[-1]:
+            lines += _read_lines(process, 1)
+    finally:
+        returncode, rest = _stop(process, signal.SIGINT)  # Ctrl-C
+    assert "does not exist" in failed[0] and failed[1] == "sync pass failed: 1 instance(s) could not be synced."
+    assert lines[-1] == "acme/local: 8 workflows, 30 executions read; 30 mirrored in all"
+    assert returncode == 0 and rest.strip().endswith("sync_n8n stopped.")
+    assert "Traceback" not in (tmp_path / "log").read_text()
+    assert Execution.objects.filter(workflow__team=team).count() == 30
+
+
+def test_sync_n8n_every_wants_at_least_a_second():
+    with pytest.raises(CommandError, match="at least 1 second"):
+        _run("sync_n8n", "--every", "0.5")
 
 
 @pytest.mark.django_db

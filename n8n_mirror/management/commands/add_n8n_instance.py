@@ -1,8 +1,12 @@
 """`manage.py add_n8n_instance <name> --team <slug> (--api-url URL --api-key KEY | --database URL
 [--table-prefix P]) [--hook-token]`; `… <name> --team <slug> --hook-token` alone on an existing
-instance replaces its hook token (the old one is revoked). Reading n8n's database (a file path or a PostgreSQL URL on the server's
-side) is for whoever runs manage.py, i.e. the server's operators: team admins connect n8n through
-its API only."""
+instance replaces its hook token (the old one is revoked). --update makes it idempotent: an
+instance of that name is changed to what is given (what it mirrored, its cursor and its enabled
+flag are kept) instead of refused, so a script such as `make run` can run it every time. Reading
+n8n's database (a file path or a PostgreSQL URL on the server's side) is for whoever runs
+manage.py, i.e. the server's operators: team admins connect n8n through its API only."""
+
+import shlex
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -27,8 +31,11 @@ class Command(BaseCommand):
         parser.add_argument("--hook-token", action="store_true",
                             help="also make the instance's token for n8n's external hook and print it (once); "
                                  "alone, for an existing instance, replace its hook token")
+        parser.add_argument("--update", action="store_true",
+                            help="if the team has an instance of that name, change it to these settings")
 
-    def handle(self, name, team, api_url, api_key, database, table_prefix, interval, hook_token=False, **options):
+    def handle(self, name, team, api_url, api_key, database, table_prefix, interval, hook_token=False,
+               update=False, **options):
         team_obj = Team.objects.filter(slug=team).first()
         if team_obj is None:
             raise CommandError(f"No team '{team}'.")
@@ -39,9 +46,10 @@ class Command(BaseCommand):
                 and not any((api_url, api_key, database, table_prefix)):
             self._print_hook_token(existing)  # a new hook token only (e.g. the old one leaked)
             return
-        if existing is not None:
-            raise CommandError(f"Team {team} already has an n8n instance named '{name}'.")
-        interval = 30 if interval is None else interval
+        if existing is not None and not update:
+            raise CommandError(f"Team {team} already has an n8n instance named '{name}' (--update changes it).")
+        if interval is None:
+            interval = existing.interval_seconds if existing is not None else 30
         if bool(database) == bool(api_key):
             raise CommandError("Give either --api-url and --api-key, or --database.")
         if api_key and not api_url:
@@ -53,14 +61,18 @@ class Command(BaseCommand):
                 raise CommandError(f"--api-url is not an http(s) URL: {api_url}") from None
         if interval < 5:
             raise CommandError("--interval must be at least 5 seconds.")
-        instance = N8nInstance(team=team_obj, name=name, api_url=api_url, table_prefix=table_prefix,
-                               interval_seconds=interval,
-                               kind=N8nInstance.Kind.DATABASE if database else N8nInstance.Kind.API)
+        # An update keeps the cursor, the status and the enabled flag: the mirror goes on from there.
+        instance = existing or N8nInstance(team=team_obj, name=name)
+        instance.api_url, instance.table_prefix, instance.interval_seconds = api_url, table_prefix, interval
+        instance.kind = N8nInstance.Kind.DATABASE if database else N8nInstance.Kind.API
         instance.set_secrets(api_key=api_key, database_url=database)
         instance.save()
         how = "its database" if database else f"its API at {api_url}"
-        self.stdout.write(f"n8n instance '{name}' of team {team_obj.slug} is read through {how}, "
-                          f"every {interval} s. `manage.py sync_n8n --instance {name}` syncs it now.")
+        self.stdout.write(f"n8n instance '{name}' of team {team_obj.slug} {'(updated) ' if existing else ''}"
+                          f"is read through {how}, every {interval} s. "
+                          f"`manage.py sync_n8n --instance {shlex.quote(name)}` syncs it now.")
+        if not instance.enabled:
+            self.stdout.write("It is disabled: enable it on the n8n page or in admin to have it synced.")
         if hook_token:
             self._print_hook_token(instance)
 
