@@ -25,9 +25,12 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 HOOK_FILE = ROOT / "n8n_mirror" / "hooks" / "flowtower-hooks.js"
 FIXTURE_WORKFLOWS = Path(__file__).resolve().parent / "fixtures" / "n8n" / "api-1.123.81" / "workflows.json"
-# n8n 1.x as most people run it (SQLite), n8n 2.x on PostgreSQL with DB_TABLE_PREFIX: (version,
-# database, table prefix). 2.40.7 is the newest 2.x seen to install here.
-VERSIONS = [("1.123.81", "sqlite", ""), ("2.40.7", "postgres", "n8n_")]
+# (version, database, table prefix, where n8n 2.x keeps execution data): n8n 1.x as most people
+# run it (SQLite), n8n 2.x on PostgreSQL with DB_TABLE_PREFIX, and n8n 2.x keeping execution data
+# on the filesystem (N8N_EXECUTION_DATA_STORAGE_MODE: no execution_data rows). 2.40.7 is the newest
+# 2.x seen to install here.
+VERSIONS = [("1.123.81", "sqlite", "", "database"), ("2.40.7", "postgres", "n8n_", "database"),
+            ("2.40.7", "sqlite", "", "filesystem")]
 OWNER = {"email": "owner@example.com", "firstName": "Flow", "lastName": "Tower", "password": "Flowtower-test-Passw0rd"}
 
 
@@ -85,8 +88,9 @@ class TargetServer:
 
 def workflow_definitions(target_url: str, closed_port: int) -> list[dict]:
     """The workflows n8n 1.123.81 ran for the shared fixtures (tests/fixtures/n8n), pointed at this
-    test's services, plus what those fixtures lack: an HTTP call that times out and a workflow on a
-    Schedule Trigger (every 15 minutes, never triggered here)."""
+    test's services, plus what those fixtures lack: an HTTP call that times out, custom execution
+    data (an Execution Data node) and a workflow on a Schedule Trigger (every 15 minutes, never
+    triggered here)."""
     fixture = json.loads(FIXTURE_WORKFLOWS.read_text())["data"]
     workflows = []
     for source in fixture:
@@ -108,6 +112,11 @@ def workflow_definitions(target_url: str, closed_port: int) -> list[dict]:
         _webhook("partner-api"),
         {"name": "Call partner", "type": "n8n-nodes-base.httpRequest", "typeVersion": 4.2,
          "parameters": {"url": f"{target_url}/hang", "options": {"timeout": 1000}}},
+    ]))
+    workflows.append(_workflow("Refund request", [
+        _webhook("refund"),
+        {"name": "Save order id", "type": "n8n-nodes-base.executionData", "typeVersion": 1,
+         "parameters": {"dataToSave": {"values": [{"key": "order_id", "value": "A-17"}]}}},
     ]))
     workflows.append(_workflow("Quarter-hourly digest", [
         {"name": "Every 15 minutes", "type": "n8n-nodes-base.scheduleTrigger", "typeVersion": 1.2,
@@ -137,7 +146,8 @@ class N8nServer:
     `database="postgres"` puts it in a fresh PostgreSQL database on the local server, with
     `table_prefix` as n8n's DB_TABLE_PREFIX."""
 
-    def __init__(self, version, *, database="sqlite", table_prefix="", env=None, pg_database=None):
+    def __init__(self, version, *, database="sqlite", table_prefix="", data_storage="database", env=None,
+                 pg_database=None):
         self.version = version
         self.home = install(version)
         self.port = free_port()
@@ -159,6 +169,8 @@ class N8nServer:
         }
         if table_prefix:
             self.env["DB_TABLE_PREFIX"] = table_prefix
+        if data_storage != "database":
+            self.env["N8N_EXECUTION_DATA_STORAGE_MODE"] = data_storage
         if database == "postgres":
             self.env.update(DB_TYPE="postgresdb", DB_POSTGRESDB_HOST="127.0.0.1", DB_POSTGRESDB_PORT="5432",
                             DB_POSTGRESDB_DATABASE=self.pg_database, DB_POSTGRESDB_USER="postgres")
@@ -297,5 +309,5 @@ class N8nServer:
 
 
 if __name__ == "__main__":  # `make test-n8n` and `make test` install every version first
-    for version, _, _ in VERSIONS:
+    for version in sorted({v[0] for v in VERSIONS}):
         print(f"n8n {version}: {install(version)}")

@@ -34,7 +34,7 @@ HOOK_INSTANCE_ID = 880_001  # the hook's URL names the instance; n8n starts befo
 # webhook path -> the body it is posted (Customer import fails without a customer_id).
 TRIGGERS = [("order-sync", {}), ("order-sync", {}), ("order-sync", {}), ("invoice-fetch", {}),
             ("crm-check", {}), ("warehouse-ping", {}), ("customer-import", {}),
-            ("customer-import", {"customer_id": 7}), ("approval", {}), ("nightly-report", {}), ("partner-api", {})]
+            ("customer-import", {"customer_id": 7}), ("approval", {}), ("nightly-report", {}), ("partner-api", {}), ("refund", {})]
 
 # What a person expects to read for each failing workflow: failing node and error type.
 EXPECTED_FAILURES = {
@@ -69,18 +69,18 @@ class CeleryWorker:
             self.process.wait()
 
 
-@pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"n8n-{v[0]}-{v[1]}")
-def live(request, django_db_setup, django_db_blocker):
+@pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"n8n-{v[0]}-{v[1]}-data-in-{v[3]}")
+def live(request, django_db_setup):
     """A real n8n with the workflows created and triggered once, its external hook pointed at a
     Flowtower (Daphne) that the hook test starts, and the n8n-side truth."""
-    version, database, prefix = request.param
+    version, database, prefix, data_storage = request.param
     target = TargetServer()
     production_env = {"DATABASE_URL": database_url(settings.DATABASES["default"]),
                       "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
                       "CELERY_TASK_ALWAYS_EAGER": "false", "DJANGO_SETTINGS_MODULE": "config.settings_test"}
     flowtower = DaphneServer(env=production_env)
     hook_token = "ft_" + secrets.token_urlsafe(32)
-    n8n = N8nServer(version, database=database, table_prefix=prefix, env={
+    n8n = N8nServer(version, database=database, table_prefix=prefix, data_storage=data_storage, env={
         "EXTERNAL_HOOK_FILES": str(HOOK_FILE), "FLOWTOWER_HOOK_TOKEN": hook_token,
         "FLOWTOWER_URL": f"{flowtower.url}/api/v1/integrations/n8n/{HOOK_INSTANCE_ID}/executions-finished",
     })
@@ -91,7 +91,8 @@ def live(request, django_db_setup, django_db_blocker):
             n8n.trigger(path, body)
         n8n.wait_until_settled(len(TRIGGERS))
         yield {"n8n": n8n, "target": target, "flowtower": flowtower, "workflows": workflows,
-               "hook_token": hook_token, "env": production_env, "version": version}
+               "hook_token": hook_token, "env": production_env, "version": version,
+               "data_storage": data_storage}
     finally:
         flowtower.stop()
         n8n.stop()
@@ -109,10 +110,13 @@ def _api_instance(live, team, **fields):
     return instance
 
 
-def _database_instance(live, team):
+def _database_instance(live, team, with_api=False):
+    """Read through n8n's database; `with_api`: also given n8n's API, for the executions whose
+    data n8n keeps outside its database."""
     instance = N8nInstance(team=team, name="n8n-db", kind=N8nInstance.Kind.DATABASE,
-                           table_prefix=live["n8n"].table_prefix)
-    instance.set_secrets(database_url=live["n8n"].database_location)
+                           table_prefix=live["n8n"].table_prefix, api_url=live["n8n"].url if with_api else "")
+    instance.set_secrets(database_url=live["n8n"].database_location,
+                         api_key=live["n8n"].api_key if with_api else None)
     instance.save()
     return instance
 
@@ -133,6 +137,7 @@ def _n8n_truth(n8n):
             "node_runs": sum(len(runs) for runs in (result.get("runData") or {}).values()),
             # The node n8n's editor marks failed: the one whose run has an error (n8n 2.x's
             # resultData.error of a Code node run in a task runner names no node).
+            "custom_data": execution.get("customData") or {},
             "failing_node": (error.get("node") or {}).get("name") or next(
                 (name for name, runs in (result.get("runData") or {}).items()
                  if any(run.get("error") for run in runs)), None),
@@ -145,6 +150,7 @@ def _assert_mirrors(instance, n8n, workflows):
     mirrored = {e.external_id: e for e in Execution.objects.filter(workflow__source=instance.source)
                 .select_related("workflow")}
     assert set(mirrored) == set(truth), "the same executions as n8n"
+    assert {"order_id": "A-17"} in [e["custom_data"] for e in truth.values()], "n8n kept the custom data"
     names = {workflow_id: name for name, workflow_id in workflows.items()}
     for execution_id, expected in truth.items():
         execution = mirrored[execution_id]
@@ -161,6 +167,7 @@ def _assert_mirrors(instance, n8n, workflows):
         else:  # waiting: n8n sets a stop time on a paused run, which is not an end
             assert execution.duration_ms is None, where
         assert ExecutionLog.objects.filter(execution=execution).count() == expected["node_runs"], where
+        assert execution.metadata.get("n8n_custom_data", {}) == expected["custom_data"], where
         errors = list(WorkflowError.objects.filter(execution=execution))
         if expected["status"] == "error":
             failing_node, error_type, code = EXPECTED_FAILURES[execution.workflow.name]
@@ -205,7 +212,8 @@ def test_through_the_api_the_mirror_is_what_n8n_reports_and_a_second_sync_adds_n
 
 
 def test_through_the_database_the_mirror_is_what_n8n_reports_and_a_second_sync_adds_nothing(live):
-    instance = _database_instance(live, _team())
+    # Where n8n keeps execution data on the filesystem, the node data comes through its API.
+    instance = _database_instance(live, _team(), with_api=live["data_storage"] != "database")
     result = sync.sync_instance(instance)
     assert result.ok, result.error
     _assert_mirrors(instance, live["n8n"], live["workflows"])
@@ -214,6 +222,21 @@ def test_through_the_database_the_mirror_is_what_n8n_reports_and_a_second_sync_a
     assert sync.sync_instance(instance).executions == 0
     assert sync.sync_instance(instance, full=True).ok
     assert _counts(instance) == before  # --full reads everything again and doubles nothing
+
+
+def test_without_its_api_executions_whose_data_n8n_keeps_elsewhere_are_mirrored_without_node_data(live):
+    if live["data_storage"] == "database":
+        pytest.skip("this n8n keeps execution data in its database")
+    instance = _database_instance(live, _team())
+    assert sync.sync_instance(instance).ok
+    truth = _n8n_truth(live["n8n"])
+    mirrored = Execution.objects.filter(workflow__source=instance.source)
+    assert {e.external_id: e.state for e in mirrored} == {i: e["status"] for i, e in truth.items()}
+    assert not ExecutionLog.objects.filter(workflow__source=instance.source).exists()
+    instance.refresh_from_db()
+    assert instance.data_unavailable_count == len(truth)
+    assert "outside" in instance.data_unavailable_note or "API" in instance.data_unavailable_note, \
+        instance.data_unavailable_note
 
 
 def test_a_failing_execution_is_an_alert_within_seconds_through_the_hook(live):
