@@ -135,9 +135,9 @@ class PerformanceIn(RecordIn):
     bottleneck_nodes = serializers.ListField(child=_text(255), max_length=100, required=False, default=list)
 
 
-# Fingerprints the alerting engine makes itself: a posted alert must not count as (or resolve
-# with) a rule's or Alertmanager's alert.
-RESERVED_FINGERPRINT_PREFIXES = ("rule:", "am:")
+# Fingerprints Flowtower makes itself: a posted alert must not count as (or resolve with) a
+# rule's, Alertmanager's or an n8n instance's sync alert.
+RESERVED_FINGERPRINT_PREFIXES = ("rule:", "am:", "n8n-sync:")
 
 
 def _check_fingerprint(value):
@@ -145,7 +145,8 @@ def _check_fingerprint(value):
         raise serializers.ValidationError("must not be blank; leave it out to let the server compute one")
     if value.startswith(RESERVED_FINGERPRINT_PREFIXES):
         raise serializers.ValidationError(
-            f"must not start with {' or '.join(RESERVED_FINGERPRINT_PREFIXES)}: those are the alerting engine's"
+            f"must not start with {', '.join(RESERVED_FINGERPRINT_PREFIXES[:-1])} or "
+            f"{RESERVED_FINGERPRINT_PREFIXES[-1]}: those are Flowtower's own"
         )
 
 

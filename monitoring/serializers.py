@@ -36,6 +36,7 @@ class ExecutionOut(serializers.ModelSerializer):
         fields = [
             "id", "team", "workflow_id", "execution_id", "state", "mode", "started_at", "stopped_at",
             "duration_ms", "retry_of", "current_step", "step_number", "total_steps", "last_activity_at",
+            "metadata",
         ]
 
 

@@ -138,8 +138,9 @@ def test_an_idempotent_retry_does_not_count_the_alert_again(api):
     ("x" * 129, "no more than 128"),
     ("   ", "must not be blank"),
     ("", "may not be blank"),
-    ("rule:1:wf:2", "must not start with rule: or am:"),
-    ("am:abc", "must not start with rule: or am:"),
+    ("rule:1:wf:2", "must not start with rule:, am: or n8n-sync:"),
+    ("am:abc", "must not start with rule:, am: or n8n-sync:"),
+    ("n8n-sync:3", "must not start with rule:, am: or n8n-sync:"),
     (["queue"], "Not a valid string"),
 ])
 def test_a_bad_fingerprint_is_a_400_naming_it(api, fingerprint, message):

@@ -105,3 +105,13 @@ def test_executions_without_metadata_have_none(team):
     ingest(team, _records(), source="n8n:1", replace=True)
     assert Execution.objects.get(external_id="7").metadata == {}
 
+
+
+@pytest.mark.django_db
+def test_the_rest_api_shows_an_executions_metadata(team, api):
+    records = _records()
+    records["execution"][0]["metadata"] = {"n8n_custom_data": {"order_id": "A-1001"}}
+    ingest(team, records, source="n8n:1", replace=True)
+    listed = api.get("/api/v1/executions/").json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert [row["metadata"] for row in rows] == [{"n8n_custom_data": {"order_id": "A-1001"}}]

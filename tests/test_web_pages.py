@@ -80,6 +80,16 @@ def test_execution_page_lists_logs_errors_performance(team, browser_for):
     assert "hello failed" in html and "hello" in html and "900 ms" in html
 
 
+def test_execution_page_shows_the_custom_data_n8n_saved_escaped(team, browser_for):
+    seed(team)
+    execution = Execution.objects.get()
+    execution.metadata = {"n8n_custom_data": {"order_id": "A-17", "note": "<script>x</script>"}}
+    execution.save()
+    html = browser_for(team, "viewer").get(f"/executions/{execution.pk}/").content.decode()
+    assert "<dt>order_id</dt><dd>A-17</dd>" in html
+    assert "&lt;script&gt;x&lt;/script&gt;" in html and "<script>x</script>" not in html
+
+
 def test_logs_filters(team, browser_for):
     seed(team, execution_id="e1", message="alpha")
     seed(team, execution_id="e2", message="beta")

@@ -149,7 +149,7 @@ class AlertFilter(RecordFilterSet):
     resolved = BooleanFilter()
     status = filters.ChoiceFilter(choices=AlertStatus.choices, method="filter_status",
                                   help_text="firing (not resolved) or resolved")
-    source = ChoiceInFilter(choices=AlertSource.choices, help_text="posted, rule, alertmanager; comma-separated")
+    source = ChoiceInFilter(choices=AlertSource.choices, help_text="posted, rule, alertmanager, integration; comma-separated")
 
     class Meta:
         model = Alert
