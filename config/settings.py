@@ -197,6 +197,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Probes (compose health checks, the blackbox exporter) call /healthz over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 # --- REST framework -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -307,6 +309,12 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Worker and beat log through LOGGING below like the web process (JSON lines on stdout), instead of
+# Celery replacing the root logger's handlers with its own format (config/celery.py applies LOGGING).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Beat writes each periodic task's last_run_at after every task it sends, not once every 3 minutes:
+# /healthz judges whether beat runs by it (monitoring.health.checks.celery_beat).
+CELERY_BEAT_SYNC_EVERY = 1
 
 # --- audit trail (django-auditlog) ----------------------------------------------------------------
 AUDITLOG_INCLUDE_ALL_MODELS = False

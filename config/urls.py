@@ -1,11 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from monitoring.health.views import healthz
+
 admin.site.site_header = "Flowtower"
 admin.site.site_title = "Flowtower"
 admin.site.index_title = "Monitoring administration"
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),  # no auth, counts only: probes and compose health checks
     path("admin/", admin.site.urls),
     path("api/v1/", include("alerts.api.urls")),  # the alerting API; first, so monitoring's v1 router sees none of it
     path("api/v1/", include("n8n_mirror.api.urls")),  # n8n's external hook; before monitoring's /api/

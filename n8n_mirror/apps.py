@@ -15,3 +15,7 @@ class N8nMirrorConfig(AppConfig):
         from .models import N8nInstance
 
         post_delete.connect(revoke_hook_token, sender=N8nInstance, dispatch_uid="n8n_revoke_hook_token")
+
+        from . import health_check
+
+        health_check.register()  # the instances' sync state in /healthz
