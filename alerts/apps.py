@@ -20,3 +20,4 @@ class AlertsConfig(AppConfig):
         post_save.connect(evaluation.on_rule_saved, sender=AlertRule, dispatch_uid="alerts.rule_saved")
         pre_delete.connect(evaluation.on_rule_deleting, sender=AlertRule, dispatch_uid="alerts.rule_deleting")
         notify.connect_receivers()  # alert events → notifications; silence changes → marks
+        from . import metrics  # noqa: F401  defines the deliveries counter in every process

@@ -26,6 +26,7 @@ from monitoring import dispatch
 from monitoring.crypto import decrypt_json, encrypt_json
 
 from . import messages
+from . import metrics as delivery_metrics
 from .channels import registry
 from .channels.base import DeliveryError
 from .models import Channel, Delivery, DeliveryStatus, NotificationEvent
@@ -120,6 +121,7 @@ def _finish(delivery, status, *, code=None, error="", excerpt=""):
     delivery.response_excerpt = _clip(excerpt)
     delivery.finished_at = timezone.now()
     delivery.save(update_fields=["status", "response_code", "error", "response_excerpt", "finished_at"])
+    delivery_metrics.delivery_finished(delivery)
     return delivery
 
 

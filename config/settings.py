@@ -5,6 +5,7 @@ manage.py), read through django-environ's typed helpers so a malformed value fai
 instead of at the first request. Every variable is listed in README.md and .env.example.
 """
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -118,6 +119,13 @@ else:
     }
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # with a pool: each connection checked on checkout
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
+# django-prometheus' wrapper of the same backend counts queries, their duration, errors and connections
+# (django_db_*). It only adds a cursor class and counters: the pool, health checks and OPTIONS above are
+# unchanged (with the pool, django_db_new_connections_total counts checkouts from the pool).
+DATABASES["default"]["ENGINE"] = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -127,7 +135,9 @@ if REDIS_URL:
     # (throttling then counts per process, see monitoring.api.throttling), not hang it.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's own Redis cache, counting gets, hits and misses (django_cache_*): django-prometheus'
+            # redis wrapper needs django-redis, which Flowtower does not use.
+            "BACKEND": "monitoring.metrics.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
@@ -144,7 +154,7 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {"default": {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 200}}}
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -290,6 +300,35 @@ FLOWTOWER_CHANNEL_FAILING_AFTER = env.int("FLOWTOWER_CHANNEL_FAILING_AFTER", def
 FLOWTOWER_N8N_SYNC_ALERT_AFTER = env.int("FLOWTOWER_N8N_SYNC_ALERT_AFTER", default=300)
 if FLOWTOWER_N8N_SYNC_ALERT_AFTER < 0:
     raise ImproperlyConfigured("FLOWTOWER_N8N_SYNC_ALERT_AFTER must be a number of seconds, 0 or more.")
+
+# --- metrics (docs/metrics.md) -----------------------------------------------------------------------
+# /metrics (web) and the worker's metrics port answer a request only when it passes every rule set here:
+# a bearer token (Authorization: Bearer <token>) and/or a source address in one of the networks. With
+# neither set, they answer 403 to everyone.
+FLOWTOWER_METRICS_TOKEN = env.str("FLOWTOWER_METRICS_TOKEN", default="")
+if FLOWTOWER_METRICS_TOKEN and len(FLOWTOWER_METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("FLOWTOWER_METRICS_TOKEN must be at least 16 characters (or unset).")
+FLOWTOWER_METRICS_ALLOWED_NETWORKS = [n.strip() for n in env.list("FLOWTOWER_METRICS_ALLOWED_NETWORKS", default=[])
+                                      if n.strip()]
+for _network in FLOWTOWER_METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"FLOWTOWER_METRICS_ALLOWED_NETWORKS: {_network!r} is not a network (CIDR, e.g. 10.0.0.0/8).")
+# Workflows per team with a label of their own in flowtower_executions_total / _duration_seconds; the
+# team's later workflows (by creation) are counted as workflow="other".
+FLOWTOWER_METRICS_MAX_WORKFLOWS = env.int("FLOWTOWER_METRICS_MAX_WORKFLOWS", default=100)
+if FLOWTOWER_METRICS_MAX_WORKFLOWS < 0:
+    raise ImproperlyConfigured("FLOWTOWER_METRICS_MAX_WORKFLOWS must be 0 or more.")
+# The Celery worker's own /metrics port (0: none).
+FLOWTOWER_WORKER_METRICS_PORT = env.int("FLOWTOWER_WORKER_METRICS_PORT", default=9808)
+if not 0 <= FLOWTOWER_WORKER_METRICS_PORT <= 65535:
+    raise ImproperlyConfigured("FLOWTOWER_WORKER_METRICS_PORT must be a port number, or 0 for none.")
+FLOWTOWER_WORKER_METRICS_ADDRESS = env.str("FLOWTOWER_WORKER_METRICS_ADDRESS", default="0.0.0.0")
+# Prometheus scrapes the web container over the compose network in plain HTTP (the token travels
+# inside that network only): /metrics is not redirected to HTTPS. Reached from outside, put it
+# behind the TLS proxy like every other page.
+SECURE_REDIRECT_EXEMPT = [*globals().get("SECURE_REDIRECT_EXEMPT", []), r"^metrics$"]  # beside /healthz
 
 # Email notifications: SMTP (EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587), or the
 # console in the demo.

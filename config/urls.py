@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from monitoring.metrics.views import metrics
+
 from monitoring.health.views import healthz
 
 admin.site.site_header = "Flowtower"
@@ -9,6 +11,7 @@ admin.site.index_title = "Monitoring administration"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),  # no auth, counts only: probes and compose health checks
+    path("metrics", metrics, name="metrics"),  # Prometheus; token and/or networks (docs/metrics.md)
     path("admin/", admin.site.urls),
     path("api/v1/", include("alerts.api.urls")),  # the alerting API; first, so monitoring's v1 router sees none of it
     path("api/v1/", include("n8n_mirror.api.urls")),  # n8n's external hook; before monitoring's /api/

@@ -13,3 +13,9 @@ class MonitoringConfig(AppConfig):
         from .live.fanout import on_events_committed
 
         monitoring_events_committed.connect(on_events_committed, dispatch_uid="flowtower.websocket_fanout")
+        from .metrics import alerts as alert_metrics, tasks as task_metrics
+        from .metrics.registry import register_scrape_collector
+
+        register_scrape_collector("alerts", alert_metrics.AlertsCollector())  # open alerts, at scrape time
+        register_scrape_collector("celery_queues", task_metrics.QueueLengthCollector())
+        task_metrics.connect()  # Celery task runs; the worker's metrics port on worker_ready

@@ -32,6 +32,8 @@ from django.utils import timezone
 from . import events
 from .deduplication import posted_fingerprint, record_alert
 from .masking import mask_data, mask_text
+from .metrics import executions as execution_metrics
+from .metrics import ingestion as ingestion_metrics
 from .models import (
     FINAL_STATES,
     Execution,
@@ -256,11 +258,16 @@ def _explicit_key(r, workflows):
 
 def _delete_replaced(records, workflows, executions):
     """replace=True: drop the stored logs and errors of the executions the "execution" records
-    name, so the records sent now are the only ones."""
+    name, so the records sent now are the only ones. Returns the dropped errors' (type, severity),
+    so the errors counter counts a re-sent error once."""
     replaced = [executions[_explicit_key(r, workflows)].pk for r in records.get("execution", [])]
-    if replaced:
-        ExecutionLog.objects.filter(execution_id__in=replaced).delete()
-        WorkflowError.objects.filter(execution_id__in=replaced).delete()
+    if not replaced:
+        return []
+    ExecutionLog.objects.filter(execution_id__in=replaced).delete()
+    errors = WorkflowError.objects.filter(execution_id__in=replaced)
+    dropped = list(errors.values_list("error_type", "severity"))
+    errors.delete()
+    return dropped
 
 
 def _apply_explicit(records, workflows, executions):
@@ -297,8 +304,8 @@ def ingest(team, records, source="api", replace=False):
     with transaction.atomic():
         workflows = ensure_workflows(team, source, records)
         executions = _ensure_executions(workflows, records, now)
-        if replace:
-            _delete_replaced(records, workflows, executions)
+        states_before = {e.pk: e.state for e in executions.values()}  # read under the rows' lock
+        replaced_errors = _delete_replaced(records, workflows, executions) if replace else []
         # Share the loaded objects so serializing the results costs no further queries.
         by_pk = {w.pk: w for w in workflows.values()}
         for w in workflows.values():
@@ -331,8 +338,18 @@ def ingest(team, records, source="api", replace=False):
                  "mode", "started_at", "retry_of", "metadata"],
             )
         result.executions = {e.pk: e for e in executions.values()}
+        _count(team, records, workflows, executions, result, states_before, changed, replaced_errors)
         _publish(team, result, touched)
     return result
+
+
+def _count(team, records, workflows, executions, result, states_before, changed, replaced_errors):
+    """Metrics of this ingest, counted after commit: executions that became final now (each once),
+    new errors, records by kind and outcome."""
+    execution_metrics.finished(team, [(e, states_before[e.pk]) for e in executions.values() if e.pk in changed])
+    execution_metrics.errors_recorded(team, result.created.get("error", []), replaced_errors)
+    explicit = [executions[_explicit_key(r, workflows)] for r in records.get("execution", [])]
+    ingestion_metrics.after_ingest(team, result, explicit, changed)
 
 
 def _publish(team, result, touched):

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
+from .metrics import ingestion as ingestion_metrics
 from .models import AlertSeverity, AlertType, ErrorSeverity, ErrorType, LogLevel
 
 INT_MAX = 2**31 - 1
@@ -184,7 +185,9 @@ def validate_records(kind, items):
     errors = batch.errors
     # DRF reports a list aligned with the items, or (newer versions) a dict of failing indexes.
     pairs = errors.items() if isinstance(errors, dict) else enumerate(errors)
-    return [], {str(i): e for i, e in pairs if e}
+    failing = {str(i): e for i, e in pairs if e}
+    ingestion_metrics.rejected(kind, len(failing) or 1)  # a body that is not a list of objects: one
+    return [], failing
 
 
 class ErrorUpdateIn(StrictSerializer):

@@ -9,6 +9,8 @@ from . import events
 from .access import Principal, team_id_of
 from .deduplication import record_alert
 from .ingest import ensure_workflows
+from .metrics import executions as execution_metrics
+from .metrics import ingestion as ingestion_metrics
 from .models import FINAL_STATES, Alert, AlertSource, Execution
 from .serializers import serialize
 
@@ -119,12 +121,17 @@ def create_execution(team, data, source="api"):
     execution, created = Execution.objects.select_for_update().get_or_create(
         workflow=workflow, external_id=data["execution_id"], defaults=fields
     )
+    before = None if created else execution.state  # the row is locked: concurrent posts decide in turn
+    stored = None if created else {k: getattr(execution, k) for k in fields}
     if not created:
         for k, v in fields.items():
             setattr(execution, k, v)
     _finish_if_final(execution)
     execution.save()
     execution.workflow = workflow
+    execution_metrics.finished(team, [(execution, before)])
+    repeat = stored is not None and stored == {k: getattr(execution, k) for k in fields}
+    ingestion_metrics.written({("execution", "duplicate" if repeat else "accepted"): 1})
     events.publish(
         [events.MonitoringEvent("execution", "created" if created else "updated", team.pk, workflow.pk,
                                 serialize("execution", execution))]
@@ -134,6 +141,8 @@ def create_execution(team, data, source="api"):
 
 @transaction.atomic
 def update_execution(execution, data):
+    # The stored state, read under the row's lock: whether this change makes the execution final.
+    before = Execution.objects.select_for_update().values_list("state", flat=True).get(pk=execution.pk)
     for k in ("state", "mode", "started_at", "stopped_at", "duration_ms", "total_steps", "current_step",
               "step_number"):
         if k in data:
@@ -143,6 +152,7 @@ def update_execution(execution, data):
     _finish_if_final(execution)
     execution.last_activity_at = timezone.now()
     execution.save()
+    execution_metrics.finished(execution.workflow.team, [(execution, before)])
     _publish_update("execution", execution)
     return execution
 

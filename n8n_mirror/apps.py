@@ -15,6 +15,9 @@ class N8nMirrorConfig(AppConfig):
         from .models import N8nInstance
 
         post_delete.connect(revoke_hook_token, sender=N8nInstance, dispatch_uid="n8n_revoke_hook_token")
+        from . import metrics
+
+        metrics.register()  # sync lag and failing instances, read at scrape time
 
         from . import health_check
 

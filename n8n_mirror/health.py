@@ -20,6 +20,7 @@ from django.utils import timezone
 from monitoring import services
 from monitoring.models import AlertSeverity, AlertSource, AlertType
 
+from . import metrics
 from .models import N8nInstance
 
 RESOLVED_BY = "Flowtower (n8n instance syncing again)"
@@ -34,6 +35,7 @@ def record_failure(instance, error, at=None):
     """A failed pass: record the error, start the run of failures if this is its first, and raise
     (or count again) the alert once the run has lasted long enough. Returns the alert, or None."""
     at = at or timezone.now()
+    metrics.sync_run(instance, "failure")
     # One UPDATE, so the error is on the instance even if raising the alert fails, and a run's
     # start is never moved by a second failure (Coalesce keeps the stored one).
     N8nInstance.objects.filter(pk=instance.pk).update(
@@ -59,6 +61,7 @@ def record_failure(instance, error, at=None):
 def record_success(instance, at=None):
     """A good pass: the error and the run of failures end, and the alert (if one was raised) is
     resolved. Returns the resolved alert, or None."""
+    metrics.sync_run(instance, "success")
     N8nInstance.objects.filter(pk=instance.pk).update(last_error="", last_error_at=None, failing_since=None)
     instance.last_error, instance.last_error_at, instance.failing_since = "", None, None
     # Asked on every good pass, not only after a recorded failure: one indexed query, and an alert

@@ -33,6 +33,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocke
 from django.http import QueryDict
 
 from ..access import READ, Principal
+from ..metrics import websockets as websocket_metrics
 from ..queries import WorkflowNotFound, find_workflows, visible_workflows
 from .groups import ALL_TEAMS, team_group, workflow_group
 
@@ -85,6 +86,8 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         self.joined = groups
         await self.accept()
+        websocket_metrics.opened()
+        self.counted = True  # disconnect() takes it off the gauge
         await self._send_heartbeat()  # tells the client the interval; it is subscribed from here on
         self.tasks.append(asyncio.create_task(self._heartbeat_forever()))
 
@@ -102,6 +105,9 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
         await handler(message)
 
     async def disconnect(self, code):
+        if getattr(self, "counted", False):
+            websocket_metrics.closed()
+            self.counted = False
         for task in self.tasks + [self.waking]:
             if task is not None:
                 task.cancel()
