@@ -4,6 +4,7 @@ or all, again from the first execution with --full, and fails loudly when n8n ca
 `add_n8n_instance --update` is idempotent (what `make run` relies on); `sync_n8n --every` keeps
 syncing in its own process, a failed pass printed and the loop going on, until stopped."""
 
+import json
 import os
 import selectors
 import shutil
@@ -138,7 +139,7 @@ def _loop(log, *args):
     from django.db import connection
 
     env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict), "PYTHONUNBUFFERED": "1",
-           "LOG_LEVEL": "WARNING"}
+           "LOG_LEVEL": "WARNING", "LOG_FORMAT": "json"}
     with open(log, "w") as stderr:
         return subprocess.Popen([sys.executable, "manage.py", "sync_n8n", *args], cwd=ROOT, env=env, text=True,
                                 stdout=subprocess.PIPE, stderr=stderr)
@@ -154,8 +155,18 @@ def _read_lines(process, count, timeout=60):
             assert remaining > 0 and selector.select(remaining), f"only {lines} after {timeout} s"
             line = process.stdout.readline()
             assert line, f"sync_n8n exited ({process.wait()}) after {lines}"
-            lines.append(line.rstrip("\n"))
+            if not _is_log_record(line):  # log records may share stdout (JSON logs to stdout)
+                lines.append(line.rstrip("\n"))
     return lines
+
+
+def _is_log_record(line):
+    """A line of Flowtower's log (LOG_FORMAT=json, as the loop is run here), not the command's output."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "level" in record
 
 
 def _stop(process, sig):

@@ -47,7 +47,10 @@ class Command(BaseCommand):
     def loop(self, instance, team, full, every):
         """One pass now, then one every `every` seconds; --full applies to the first pass only
         (a backfill once, then new executions)."""
+        # Both set explicitly: a process started in the background by a non-interactive shell
+        # inherits SIGINT ignored, and Python then leaves it ignored (no KeyboardInterrupt).
         signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
         try:
             while True:
                 started = time.monotonic()
