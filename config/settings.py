@@ -6,6 +6,7 @@ instead of at the first request. Every variable is listed in README.md and .env.
 """
 
 import ipaddress
+import sys
 from pathlib import Path
 
 import environ
@@ -364,6 +365,15 @@ AUDITLOG_CID_HEADER = None
 # --- logging: JSON lines on stdout (python-json-logger), ready for Loki -----------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
+# Servers (Daphne, Celery worker and beat) log to stdout, where Docker and Promtail collect it;
+# management commands to stderr, keeping their stdout for what they print (a token, the MCP protocol).
+LOG_STREAM = env.str("LOG_STREAM", default="stderr" if Path(sys.argv[0]).name in ("manage.py", "django-admin") else "stdout")
+if LOG_STREAM not in ("stdout", "stderr"):
+    raise ImproperlyConfigured("LOG_STREAM must be stdout or stderr.")
+# LOGGING below, with Python warnings logged too (monitoring.log_context.configure).
+LOGGING_CONFIG = "monitoring.log_context.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -375,12 +385,20 @@ LOGGING = {
         },
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    # Every record gets what is known of its request or task (request_id, user, team, token prefix,
+    # workflow_id, execution_id, task, task_id): monitoring.log_context.
+    "filters": {"context": {"()": "monitoring.log_context.ContextFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"],
+                    "stream": f"ext://sys.{LOG_STREAM}"},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         # Replaces Django's own "django" logger set-up (a console handler of its own at INFO): one
         # line per record, at LOG_LEVEL, through the root handler.
         "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        # Warnings through the root handler too (Django's default gives them a console of their own).
+        "py.warnings": {"handlers": [], "propagate": True},
     },
 }

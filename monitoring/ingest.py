@@ -29,7 +29,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from . import events
+from . import events, log_context
 from .deduplication import posted_fingerprint, record_alert
 from .masking import mask_data, mask_text
 from .metrics import executions as execution_metrics
@@ -297,8 +297,23 @@ def _apply_explicit(records, workflows, executions):
     return changed
 
 
+def _bind_log_fields(team, records):
+    """The request's (or task's) later log lines name the team, and the workflow and execution when
+    the batch is about one of each (their ids as the client sent them); a batch about several
+    clears what an earlier batch of the same task bound."""
+    workflow_ids = {r["workflow_id"] for rs in records.values() for r in rs}
+    execution_ids = {r.get("execution_id") for rs in records.values() for r in rs}
+    single = len(workflow_ids) == 1
+    log_context.bind(
+        team=team.slug,
+        workflow_id=next(iter(workflow_ids)) if single else None,
+        execution_id=next(iter(execution_ids)) if single and len(execution_ids) == 1 else None,
+    )
+
+
 def ingest(team, records, source="api", replace=False):
     """Write validated records, {kind: [validated dict, …]}, for `team`. Returns IngestResult."""
+    _bind_log_fields(team, records)
     now = timezone.now()
     result = IngestResult()
     with transaction.atomic():

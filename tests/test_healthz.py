@@ -165,7 +165,7 @@ def celery_worker():
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-n", f"healthz-{os.getpid()}@%h",
              "--without-mingle", "--without-gossip", "-l", "INFO"],
-            cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**os.environ, "FLOWTOWER_WORKER_METRICS_PORT": "0"}, stdout=log, stderr=subprocess.STDOUT,
         )
         procs.append(proc)
         return proc
