@@ -6,7 +6,9 @@ and uses only metric names that something in the stack really exports — Flowto
 blackbox exporters' from the Debian exporters started here and scraped, cAdvisor's from its
 documentation (tests/fixtures/cadvisor-metrics.txt: it is not packaged); LogQL selects only labels
 Promtail sets; the SQL panels run as the read-only role deploy/postgres/grafana-reader.sql makes,
-which can read nothing else."""
+which can read nothing else. Last, a real Prometheus scrapes those exporters, n8n's /metrics and
+Flowtower's while executions are ingested, and runs every dashboard query: none fails, and the
+panels a user looks at first have data."""
 
 import json
 import logging
@@ -538,3 +540,197 @@ def test_the_read_only_role_sessions_are_read_only_and_time_bounded(reader):
         assert cursor.fetchone()[0] == "10s"
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             cursor.execute("UPDATE monitoring_alert SET resolved = true")
+
+
+# ------------------------------------------------------------------------------------------------
+# A real Prometheus scraping the real exporters, n8n's /metrics and Flowtower's: every dashboard
+# query runs without error, and the panels a user looks at first have data.
+
+# Panels that must show data here. cAdvisor's cannot (it does not run here); panels that count
+# something that did not happen (5xx, evictions, Celery tasks, deliveries) may rightly be empty.
+PANELS_WITH_DATA = [
+    "Executions", "Failures", "Failure rate", "p95 duration", "Open alerts", "Execution rate by status",
+    "Failures by workflow", "Execution duration p50 / p95 / p99", "Top failing workflows (metrics)",
+    "Errors by type and severity", "Sync lag by instance", "Instances failing", "n8n up",
+    "Active workflows in n8n", "n8n version", "n8n memory", "Requests per second", "p95 latency",
+    "Latency p50 / p95 / p99", "Web targets up", "/healthz", "Targets up", "Flowtower processes up",
+    "CPU busy", "Memory used", "Load average", "PostgreSQL up", "Connections used", "Transactions",
+    "Redis up", "Clients", "Commands per second",
+]
+
+
+class _Snapshots:
+    """What the little HTTP server answers: path -> bytes, replaced while Prometheus scrapes."""
+
+    def __init__(self):
+        self.bodies = {"/healthz": b'{"status": "ok"}'}
+
+
+def _serve(snapshots):
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = snapshots.bodies.get(self.path.split("?")[0])
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _start(command, env=None):
+    return subprocess.Popen([shutil.which(command[0]), *command[1:]], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+
+
+def _prometheus_config(ports, server_port):
+    def static(job, port, path="/metrics"):
+        return {"job_name": job, "metrics_path": path, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+
+    healthz = f"http://127.0.0.1:{server_port}/healthz"
+    return {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [
+            static("flowtower-web", server_port, "/flowtower/metrics"),
+            static("flowtower-worker", server_port, "/flowtower/metrics"),
+            static("n8n", server_port, "/n8n/metrics"),
+            static("node", ports["node"]), static("postgres", ports["postgres"]), static("redis", ports["redis"]),
+            {"job_name": "blackbox-healthz", "metrics_path": "/probe",
+             "static_configs": [{"targets": [healthz], "labels": {"module": "http_2xx"}}],
+             "relabel_configs": [
+                 {"source_labels": ["__address__"], "target_label": "__param_target"},
+                 {"source_labels": ["module"], "target_label": "__param_module"},
+                 {"source_labels": ["__param_target"], "target_label": "instance"},
+                 {"target_label": "__address__", "replacement": f"127.0.0.1:{ports['blackbox']}"}]},
+            static("prometheus", ports["prometheus"]),
+        ],
+    }
+
+
+def _query(port, expression):
+    from urllib.parse import urlencode
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/query?{urlencode({'query': expression})}",
+                                timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def _wait_for(predicate, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.5)
+
+
+def _ingest_executions(team, first, states):
+    from monitoring.ingest import ingest
+
+    now = timezone.now()
+    for offset, (workflow, state, duration_ms) in enumerate(states):
+        number = str(first + offset)
+        records = {"execution": [{"workflow_id": workflow, "workflow_name": workflow.title(), "execution_id": number,
+                                  "state": state, "mode": "webhook", "started_at": now - timedelta(seconds=5),
+                                  "stopped_at": now, "duration_ms": duration_ms}],
+                   "log": [], "performance": [],
+                   "error": [{"workflow_id": workflow, "execution_id": number, "error_type": "network",
+                              "error_message": "refused", "severity": "high", "node_name": "Call API",
+                              "timestamp": now}] if state == "error" else []}
+        ingest(team, records, source="api")
+
+
+def test_every_dashboard_query_runs_on_a_real_prometheus_and_the_main_panels_have_data(
+        tmp_path, client, settings, transactional_db):
+    from monitoring.models import Alert, Team
+    from n8n_mirror.models import N8nInstance
+
+    settings.FLOWTOWER_METRICS_TOKEN = METRICS_TOKEN
+    settings.FLOWTOWER_METRICS_ALLOWED_NETWORKS = []
+    team = Team.objects.create(slug="ops", name="Ops")
+    Alert.objects.create(team=team, alert_type="error", severity="critical", title="Invoice fetch failing")
+    N8nInstance.objects.create(team=team, name="main n8n", api_url="https://n8n.example.com")
+
+    def snapshot():
+        answer = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
+        assert answer.status_code == 200
+        snapshots.bodies["/flowtower/metrics"] = answer.content
+
+    snapshots = _Snapshots()
+    snapshots.bodies["/n8n/metrics"] = (FIXTURES / "n8n" / "metrics-1.123.81.txt").read_bytes()
+    server = _serve(snapshots)
+    ports = {name: free_port() for name in ("node", "postgres", "redis", "blackbox", "prometheus")}
+    database = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    blackbox_config = tmp_path / "blackbox.yml"
+    blackbox_config.write_text("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump(_prometheus_config(ports, server.server_address[1])))
+    processes = [
+        _start(["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{ports['node']}"]),
+        _start(["prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{ports['postgres']}"],
+               env={"DATA_SOURCE_NAME": f"postgresql://{database.netloc}/postgres?sslmode=disable"}),
+        _start(["prometheus-redis-exporter", "-redis.addr", f"redis://{urlsplit(os.environ.get('REDIS_URL', 'redis://127.0.0.1:6379')).netloc}",
+                "-web.listen-address", f"127.0.0.1:{ports['redis']}"]),
+        _start(["prometheus-blackbox-exporter", f"--config.file={blackbox_config}",
+                f"--web.listen-address=127.0.0.1:{ports['blackbox']}"]),
+        _start(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{ports['prometheus']}"]),
+    ]
+    try:
+        # Two moments Prometheus scrapes, with executions between them: counters move, so rates,
+        # increases and histogram quantiles have something to say.
+        _ingest_executions(team, 1, [("wf-orders", "success", 300), ("wf-invoice", "error", 400)])
+        snapshot()
+
+        def scraped_everything():
+            try:
+                answer = _query(ports["prometheus"], "count(up == 1)")
+            except OSError:
+                return False
+            result = answer["data"]["result"]
+            return bool(result) and int(float(result[0]["value"][1])) == 8
+
+        _wait_for(scraped_everything)
+        time.sleep(3)
+        _ingest_executions(team, 3, [("wf-orders", "success", 250), ("wf-orders", "success", 900),
+                                     ("wf-invoice", "error", 450), ("wf-invoice", "success", 350)])
+        snapshot()
+        time.sleep(2)
+        # A request's latency is observed after its answer is written: the next export has it.
+        snapshot()
+        time.sleep(4)
+
+        failed, empty = [], []
+        for name, title, text, dashboard in queries("prometheus"):
+            if title.startswith("variable "):
+                text = f"count({re.fullmatch(r'label_values[(](.+),[ ]*[a-z_]+[)]', text).group(1)})"
+            values = {v["name"]: ".*" for v in dashboard["templating"]["list"]}
+            expression = re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)",
+                                lambda m: {"__rate_interval": "1m", "__range": "5m", "__interval": "1m"}.get(
+                                    m.group(1) or m.group(2), values.get(m.group(1) or m.group(2), "")), text)
+            answer = _query(ports["prometheus"], expression)
+            if answer["status"] != "success":
+                failed.append(f"{name} / {title}: {answer}")
+            elif not [r for r in answer["data"]["result"] if r["value"][1] not in ("NaN",)]:
+                empty.append(title)
+        assert not failed, "\n".join(failed)
+        assert not set(PANELS_WITH_DATA) & set(empty), sorted(set(PANELS_WITH_DATA) & set(empty))
+
+        # Prometheus keeps a scraped "instance" label as exported_instance: the n8n mirror's
+        # panels group by it, and it names the instance.
+        lag = _query(ports["prometheus"], 'max by (team, exported_instance) (flowtower_n8n_sync_lag_seconds)')
+        assert [r["metric"] for r in lag["data"]["result"]] == [{"team": "ops", "exported_instance": "main n8n"}]
+        top = _query(ports["prometheus"], 'topk(10, sum by (team, workflow) (increase(flowtower_executions_total{status=~"error|crashed"}[5m])) > 0)')
+        assert [r["metric"] for r in top["data"]["result"]] == [{"team": "ops", "workflow": "wf-invoice"}]
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=15)
+        server.shutdown()
