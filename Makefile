@@ -8,7 +8,8 @@ PORT ?= 8000
 
 DEMO_DIR ?= var
 
-.PHONY: run credentials test test-n8n n8n setup setup-test services bench mutation check-deploy screenshots clean
+.PHONY: run credentials test test-n8n n8n setup setup-test services bench mutation check-deploy screenshots clean \
+	start stop restart status logs validate cleanup stack-env
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Flowtower needs Python 3.11 or newer (found %s); set PYTHON=python3.x" % sys.version.split()[0])'
@@ -73,6 +74,7 @@ services:
 	@scripts/ensure_services.sh
 	@scripts/ensure_browser.sh
 	@scripts/ensure_alertmanager.sh
+	@scripts/ensure_observability_tools.sh
 
 # Every test, the real n8n ones (tests/test_n8n_real.py, marked n8n_live) included.
 test: setup-test services n8n
@@ -122,6 +124,59 @@ check-deploy: setup
 #   make screenshots PASSWORD=<member password printed by make run>
 screenshots: setup-test
 	$(PY) scripts/screenshots.py http://$(HOST):$(PORT) member "$(PASSWORD)"
+
+# --- The stack: docker-compose.yml (Flowtower, Prometheus, Alertmanager, Grafana, Loki, exporters) ---
+# Needs Docker and a .env (cp .env.example .env, fill in the secrets): docs/stack.md.
+#   make start [PROFILES=n8n]   build and start everything (n8n too with PROFILES=n8n)
+#   make stop                   stop and remove the containers; volumes (data) kept
+#   make restart [SERVICE=web]  restart every service, or one
+#   make status                 containers and their health
+#   make logs [SERVICE=worker]  follow the logs (the last 200 lines first)
+#   make validate               the real-tool checks of the stack's configuration (no Docker needed)
+#   make cleanup CONFIRM=1      stop and remove the containers AND the volumes: every stored datum
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+PROFILES ?=
+SERVICE ?=
+STACK := $(COMPOSE) $(foreach profile,$(PROFILES),--profile $(profile))
+
+stack-env:
+	@test -f .env || { echo "No .env here: cp .env.example .env and fill in its secrets (docs/stack.md)." >&2; exit 1; }
+
+start: stack-env
+	$(STACK) up -d --build --remove-orphans
+	@$(STACK) ps
+
+stop:
+	$(STACK) --profile n8n down
+
+restart: stack-env
+	$(STACK) restart $(SERVICE)
+
+status:
+	@$(STACK) ps --all
+
+logs:
+	$(STACK) logs --follow --tail=200 $(SERVICE)
+
+# promtool (config, rules, rules unit tests), amtool, the blackbox exporter's config check, compose
+# config -q on .env.example filled in, and the Grafana dashboards' checks: the tests marked
+# stack_validation, each running the real tool (installed by `make services`).
+# PostgreSQL and Redis too: the metric-name checks read Flowtower's /metrics and real exporters.
+validate: setup-test
+	@scripts/ensure_services.sh
+	@scripts/ensure_observability_tools.sh
+	$(VENV)/bin/pytest -m stack_validation
+
+# Removes the volumes too (PostgreSQL's data, metrics, dashboards' state, logs): asks first, or
+# takes CONFIRM=1 where nobody can answer.
+cleanup:
+	@if [ "$(CONFIRM)" != 1 ]; then \
+		if [ -t 0 ]; then \
+			printf "Remove the stack's containers AND volumes (the database, metrics, logs)? Type yes: "; \
+			read answer; [ "$$answer" = yes ] || { echo "Nothing removed."; exit 1; }; \
+		else echo "make cleanup removes every volume, the database too: run make cleanup CONFIRM=1" >&2; exit 1; fi; \
+	fi
+	$(STACK) --profile n8n down --volumes --remove-orphans
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) db.sqlite3 staticfiles mutants
