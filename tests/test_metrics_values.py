@@ -253,3 +253,39 @@ def test_rejected_counts_records_that_fail_validation():
     validate_records("error", [{"workflow_id": "w"}, {"workflow_id": "w", "execution_id": "1", "error_message": "x"},
                                "not an object"])
     assert counts.after() == [2]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_posts_of_one_finished_execution_count_it_once(team):
+    """Two clients report the same finished execution at the same moment (a retry racing the
+    original): the execution's row lock lets only the first see it become final."""
+    import threading
+
+    from django.db import connection
+
+    api_token = ServiceToken.issue(team, "race")[1]
+    counts = Counts(executions("race", "success"), executions("race", "error"))
+    barrier = threading.Barrier(4)
+    statuses = []
+
+    def report(path, body):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token}")
+        try:
+            barrier.wait()
+            statuses.append(client.post(path, body, format="json").status_code)
+        finally:
+            connection.close()
+
+    run = {"workflow_id": "race", "execution_id": "r-1"}
+    threads = [threading.Thread(target=report, args=("/api/v1/executions/", {**run, "state": "success"})),
+               threading.Thread(target=report, args=("/api/v1/executions/", {**run, "state": "success"})),
+               threading.Thread(target=report, args=("/api/v1/performance/", {**run, "total_duration": 5})),
+               threading.Thread(target=report, args=("/api/v1/errors/", {**run, "error_message": "late"}))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(statuses) == 4 and all(s in (200, 201) for s in statuses), statuses
+    # Success, or error when the error record came first: one execution, counted once.
+    assert sum(counts.after()) == 1
