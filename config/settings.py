@@ -402,3 +402,14 @@ LOGGING = {
         "py.warnings": {"handlers": [], "propagate": True},
     },
 }
+
+# --- Monitoring section of Django admin (super admins only; docs/health-and-logs.md) -----------------
+# Where super admins reach Grafana (its dashboards are embedded in /admin/observability/), Prometheus and
+# Alertmanager, as their browsers see them, e.g. https://grafana.example.com. Unset: the page says how
+# to set them. GRAFANA_URL's origin is the only one that page may frame.
+GRAFANA_URL = env.str("GRAFANA_URL", default="").rstrip("/")
+PROMETHEUS_URL = env.str("PROMETHEUS_URL", default="").rstrip("/")
+ALERTMANAGER_URL = env.str("ALERTMANAGER_URL", default="").rstrip("/")
+for _name in ("GRAFANA_URL", "PROMETHEUS_URL", "ALERTMANAGER_URL"):
+    if vars()[_name] and not vars()[_name].startswith(("http://", "https://")):
+        raise ImproperlyConfigured(f"{_name} must be an http:// or https:// address (or unset).")

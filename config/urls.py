@@ -1,17 +1,19 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from monitoring.metrics.views import metrics
-
+from monitoring.admin_monitoring import monitoring_view
 from monitoring.health.views import healthz
+from monitoring.metrics.views import metrics
 
 admin.site.site_header = "Flowtower"
 admin.site.site_title = "Flowtower"
 admin.site.index_title = "Monitoring administration"
+admin.site.index_template = "admin/flowtower_index.html"  # + the Monitoring section for super admins
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),  # no auth, counts only: probes and compose health checks
     path("metrics", metrics, name="metrics"),  # Prometheus; token and/or networks (docs/metrics.md)
+    path("admin/observability/", monitoring_view, name="admin-monitoring"),  # super admins; /admin/monitoring/ is the app
     path("admin/", admin.site.urls),
     path("api/v1/", include("alerts.api.urls")),  # the alerting API; first, so monitoring's v1 router sees none of it
     path("api/v1/", include("n8n_mirror.api.urls")),  # n8n's external hook; before monitoring's /api/
