@@ -1,6 +1,6 @@
 """Answers for requests that fail outside a view's own error handling: an unknown URL, a
 suspicious request (e.g. too many query parameters), an unexpected exception, an unreachable
-database. Under /api/ every one is JSON — {"success": false, "error": …, "request_id": …} —
+database. Under /api/ (and for /healthz) every one is JSON — {"success": false, "error": …, "request_id": …} —
 never an HTML page or a traceback; pages get short HTML answers that need no database.
 
 Django calls these (config/urls.py's handler400/403/404/500) from inside its exception handling,
@@ -20,7 +20,9 @@ RETRY_AFTER_SECONDS = 10
 
 
 def is_api(request) -> bool:
-    return request.path.startswith("/api/")
+    """Answered in JSON: the API, and /healthz (probes parse it, e.g. a 400 for a Host header not
+    in ALLOWED_HOSTS)."""
+    return request.path.startswith("/api/") or request.path == "/healthz"
 
 
 def error_body(request, message, **extra) -> dict:

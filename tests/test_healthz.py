@@ -206,3 +206,11 @@ def test_worker_reachability_follows_a_real_worker(db, client, celery_worker):
     status, body = healthz(client)
     assert status == 200 and body["status"] == "degraded"
     assert body["checks"]["celery_workers"]["ok"] is False
+
+
+def test_a_host_not_allowed_is_a_json_400_too(db, client):
+    """A probe configured with a host name Django does not serve gets JSON saying so, not an HTML page."""
+    response = client.get("/healthz", HTTP_HOST="not-allowed.example")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["success"] is False and response.json()["request_id"]
