@@ -80,6 +80,33 @@ def bind(**values):
         context.extra.update(values)
 
 
+def bind_object(obj):
+    """A REST view's object (a workflow, an execution, a log, error, metric or alert): its
+    workflow and execution ids as the API shows them, from what is loaded already — a log line
+    costs no query."""
+    from .models import Execution, Workflow
+
+    def cached(instance, name):
+        return instance._state.fields_cache.get(name) if instance is not None else None
+
+    if isinstance(obj, Workflow):
+        workflow, execution = obj, None
+    elif isinstance(obj, Execution):
+        workflow, execution = cached(obj, "workflow"), obj
+    else:
+        execution = cached(obj, "execution")
+        workflow = cached(obj, "workflow") or cached(execution, "workflow")
+    values = {}
+    if workflow is not None:
+        values["workflow_id"] = workflow.external_id
+        team = cached(workflow, "team")
+        if team is not None:
+            values["team"] = team.slug
+    if execution is not None:
+        values["execution_id"] = execution.external_id
+    bind(**values)
+
+
 # --- Celery -----------------------------------------------------------------------------------------
 _task_tokens = {}
 

@@ -84,6 +84,11 @@ def test_web_lines_carry_the_request_id_team_and_token_prefix_never_the_token(wo
                 assert time.monotonic() < deadline, server.log()
                 time.sleep(0.2)
         assert answer.status_code == 201, answer.text
+        auth = {"Authorization": f"Bearer {world['token']}"}
+        listed = requests.get(server.url + "/api/v1/executions/", params={"workflow_id": "wf-json"}, headers=auth,
+                              timeout=15).json()["results"]
+        detail = requests.get(f"{server.url}/api/v1/executions/{listed[0]['id']}/", headers=auth, timeout=15)
+        assert detail.status_code == 200, detail.text
         not_found = requests.get(server.url + "/api/v1/no-such-thing", headers={"Authorization": f"Bearer {world['token']}"},
                                  timeout=15)
         time.sleep(0.5)
@@ -102,6 +107,10 @@ def test_web_lines_carry_the_request_id_team_and_token_prefix_never_the_token(wo
     assert line["team"] == TEAM
     assert line["token"] == f"json-ci ({world['prefix']}…)"
     assert line["workflow_id"] == "wf-json" and line["execution_id"] == "ex-json-1"
+
+    # A REST view of one execution: its lines name it (ids as the API shows them).
+    viewed = [r for r in records if r.get("request_id") == detail.headers["X-Request-ID"]]
+    assert [(r["workflow_id"], r["execution_id"], r["team"]) for r in viewed] == [("wf-json", "ex-json-1", TEAM)], viewed
 
     # Another request's lines (Django's own warning of the 404 too) carry that request's id, and
     # nothing bound for the first one.

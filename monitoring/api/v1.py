@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from .. import node_stats, queries, services
+from .. import log_context, node_stats, queries, services
 from ..access import INGEST, MANAGE, RESPOND, team_id_of
 from ..ingest import ingest
 from ..models import (
@@ -256,6 +256,11 @@ class ScopedViewSetMixin(AuditedAPIMixin):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         request.principal = self.principal
+
+    def get_object(self):
+        obj = super().get_object()
+        log_context.bind_object(obj)  # the request's log lines name its workflow / execution
+        return obj
 
     def require(self, action, team_id, what):
         if not self.principal.can(action, team_id):
