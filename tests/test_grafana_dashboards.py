@@ -243,7 +243,11 @@ def exporter_names(tmp_path_factory):
 
 @pytest.fixture
 def flowtower_names(client, settings, db):
-    """Flowtower's metric names from its own /metrics, read the way Prometheus reads it."""
+    """Flowtower's metric names from its own /metrics, read the way Prometheus reads it. The web
+    process is Daphne serving config.asgi, whose websocket routing (loaded here as config.asgi
+    loads it) defines the websocket gauge."""
+    import monitoring.live.routing  # noqa: F401
+
     settings.FLOWTOWER_METRICS_TOKEN = METRICS_TOKEN
     settings.FLOWTOWER_METRICS_ALLOWED_NETWORKS = []
     answer = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
