@@ -437,6 +437,7 @@ def test_the_error_filter_matches_the_levels_flowtower_logs():
 # SQL panels: the read-only role runs them and reads nothing else
 
 READER_PASSWORD = "reader-password-for-tests"
+READER_ROLE = "grafana_reader_dashboards_test"
 
 
 def grafana_sql(text, dashboard):
@@ -459,27 +460,37 @@ def run_reader_sql(database, *extra):
 
 @pytest.fixture
 def reader(transactional_db):
+    """A connection as the role the reader SQL makes (under a test name: the cluster is shared, and
+    a developer's own grafana_reader keeps its password); the role is dropped after."""
     from django.db import connection
 
     database = connection.settings_dict
-    result = run_reader_sql(database, "-v", f"reader_password={READER_PASSWORD}")
+    result = run_reader_sql(database, "-v", f"reader_password={READER_PASSWORD}", "-v", f"reader_role={READER_ROLE}")
     assert result.returncode == 0, result.stderr
-    again = run_reader_sql(database, "-v", f"reader_password={READER_PASSWORD}")  # idempotent
-    assert again.returncode == 0, again.stderr
-    with psycopg.connect(host=database["HOST"] or "127.0.0.1", port=database["PORT"] or 5432, dbname=database["NAME"],
-                         user="grafana_reader", password=READER_PASSWORD, autocommit=True) as conn:
-        yield conn
-    with connection.cursor() as cursor:  # the role is cluster-wide: leave it holding nothing here
-        cursor.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM grafana_reader")
+    again = run_reader_sql(database, "-v", f"reader_password={READER_PASSWORD}", "-v", f"reader_role={READER_ROLE}")
+    assert again.returncode == 0, again.stderr  # idempotent
+    try:
+        with psycopg.connect(host=database["HOST"] or "127.0.0.1", port=database["PORT"] or 5432,
+                             dbname=database["NAME"], user=READER_ROLE, password=READER_PASSWORD,
+                             autocommit=True) as conn:
+            yield conn
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP OWNED BY {READER_ROLE}")  # its grants here
+            cursor.execute(f"DROP ROLE {READER_ROLE}")
 
 
 def test_the_reader_sql_refuses_to_run_without_a_good_password(transactional_db):
     from django.db import connection
 
-    missing = run_reader_sql(connection.settings_dict)
+    role = ("-v", f"reader_role={READER_ROLE}")
+    missing = run_reader_sql(connection.settings_dict, *role)
     assert missing.returncode != 0 and "reader_password" in missing.stderr
-    short = run_reader_sql(connection.settings_dict, "-v", "reader_password=short")
+    short = run_reader_sql(connection.settings_dict, *role, "-v", "reader_password=short")
     assert short.returncode != 0 and "12 characters" in short.stderr
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", [READER_ROLE])
+        assert cursor.fetchone()[0] == 0
 
 
 def test_sql_panels_run_as_the_read_only_role_and_answer_from_flowtower_data(reader):
