@@ -1,8 +1,9 @@
 """The shipped prometheus.yml in a real Prometheus (Debian's package) scraping a live Flowtower
 (Daphne on the test database): only the web target and the token file are pointed at this
 machine, the scrape and evaluation intervals shortened. The token gets in, the alert rules load
-and evaluate, and the n8n instance's name arrives as the label n8n_instance, with `instance`
-left to the target — what the rules and the dashboards select on."""
+and evaluate, and the n8n instance's name arrives as the label n8n_instance (and Prometheus'
+exported_instance), with `instance` left to the target — what the rules and the dashboards
+select on."""
 
 import json
 import shutil
@@ -102,7 +103,7 @@ def test_a_real_prometheus_scrapes_flowtower_with_the_shipped_configuration(flow
             "query", query="flowtower_n8n_sync_lag_seconds")["result"])
         assert [series["metric"] for series in lag] == [{
             "__name__": "flowtower_n8n_sync_lag_seconds", "job": "flowtower-web", "instance": web,
-            "team": team.slug, "n8n_instance": "prod n8n"}]
+            "team": team.slug, "n8n_instance": "prod n8n", "exported_instance": "prod n8n"}]
         # Django's own metrics arrive under the names the rules read.
         prometheus.wait("no HTTP latency histogram", lambda: prometheus.api(
             "query", query='django_http_requests_latency_seconds_by_view_method_bucket{job="flowtower-web"}')["result"])
