@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from daphne_server import DaphneServer
+from daphne_server import DaphneServer, database_url
 from fault.servers import PostgresServer, RedisServer
 from monitoring.health import checks
 from n8n_mirror.models import N8nInstance
@@ -122,7 +123,8 @@ def test_database_down_is_a_json_503_from_a_real_server(db):
             pg.create_database("flowtower")
             server = DaphneServer(env={"DATABASE_URL": pg.url("flowtower"), "DB_POOL_TIMEOUT": "5"}).start()
             answer = _get_json(server.url + "/healthz")
-            assert answer.json()["checks"]["database"]["ok"] is True, answer.text
+            checked = answer.json()["checks"]
+            assert checked["database"]["ok"] and checked["redis"]["ok"] and checked["channel_layer"]["ok"], answer.text
 
             pg.stop()
             started = time.monotonic()
@@ -214,3 +216,30 @@ def test_a_host_not_allowed_is_a_json_400_too(db, client):
     assert response.status_code == 400
     assert response["Content-Type"] == "application/json"
     assert response.json()["success"] is False and response.json()["request_id"]
+
+
+def test_a_running_beat_is_fresh_within_seconds(django_db_setup, django_db_blocker):
+    """A real `celery beat` started on a database where beat last ran 10 minutes ago: the first
+    task it sends is written at once (CELERY_BEAT_SYNC_EVERY), so /healthz sees it running."""
+    from config.celery import app
+
+    with django_db_blocker.unblock():
+        beat_ran(timedelta(minutes=10))  # committed: the beat process reads and writes these rows
+        assert checks.celery_beat()["ok"] is False
+        env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict)}
+        with tempfile.TemporaryDirectory() as workdir:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "config", "-q", "beat", "--pidfile", f"{workdir}/beat.pid"],
+                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )
+            try:
+                deadline = time.monotonic() + 30
+                while not checks.celery_beat()["ok"] and time.monotonic() < deadline and proc.poll() is None:
+                    time.sleep(0.5)
+                result = checks.celery_beat()
+            finally:
+                proc.terminate()
+                output = proc.communicate(timeout=20)[0]
+        app.control.purge()  # the tasks beat sent are no other test's business
+        assert result["ok"] is True, output
+        assert result["last_run_seconds_ago"] < 30
