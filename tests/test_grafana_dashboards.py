@@ -29,6 +29,8 @@ import redis
 import yaml
 from django.utils import timezone
 
+pytestmark = pytest.mark.stack_validation  # `make validate` runs these with the stack's other checks
+
 ROOT = Path(__file__).resolve().parent.parent
 GRAFANA = ROOT / "deploy" / "grafana"
 DASHBOARD_FILES = sorted((GRAFANA / "dashboards").glob("*.json"))
