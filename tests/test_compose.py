@@ -143,9 +143,8 @@ def test_every_service_has_a_health_check_or_says_why_not(config):
 def test_restart_policies_limits_and_log_rotation(config):
     for name, service in config["services"].items():
         assert service["restart"] == ("no" if name in ONE_SHOT else "unless-stopped"), name
-        limits = service["deploy"]["resources"]["limits"] if "deploy" in service else None
-        if name not in {"db-roles"}:
-            assert limits and int(limits["memory"]) > 0 and float(limits["cpus"]) > 0, name
+        limits = service["deploy"]["resources"]["limits"]
+        assert int(limits["memory"]) > 0 and float(limits["cpus"]) > 0, name
         assert service["logging"]["options"]["max-size"], name
 
 
