@@ -4,8 +4,9 @@ ids; every datasource a panel names is provisioned; every PromQL expression pars
 and uses only metric names that something in the stack really exports — Flowtower's from its own
 /metrics, n8n's from a real n8n's /metrics (tests/fixtures/n8n), the node, PostgreSQL, Redis and
 blackbox exporters' from the Debian exporters started here and scraped, cAdvisor's from its
-documentation (tests/fixtures/cadvisor-metrics.txt: it is not packaged); LogQL selects only labels
-Promtail sets; the SQL panels run as the read-only role deploy/postgres/grafana-reader.sql makes,
+documentation (tests/fixtures/cadvisor-metrics.txt: it is not packaged); LogQL parses with Grafana's own LogQL
+grammar (npm @grafana/lezer-logql, cached outside the repository) and selects only labels Promtail
+sets; the SQL panels run as the read-only role deploy/postgres/grafana-reader.sql makes,
 which can read nothing else. Last, a real Prometheus scrapes those exporters, n8n's /metrics and
 Flowtower's while executions are ingested, and runs every dashboard query: none fails, and the
 panels a user looks at first have data."""
@@ -414,6 +415,51 @@ def test_logql_selects_only_labels_promtail_sets():
             used = {label for stream in streams for label, _, _ in MATCHER.findall(stream)}
             assert used, f"{name} / {title}: {expression!r}"
         assert used <= labels, f"{name} / {title}: {used - labels} are not labels Promtail sets"
+
+
+LEZER_LOGQL = "@grafana/lezer-logql@0.4.2"
+LOGQL_CHECK = """
+// JSON [expression, ...] on stdin -> JSON [[error positions], ...]: Grafana's own LogQL grammar.
+const { parser } = require("@grafana/lezer-logql");
+const expressions = JSON.parse(require("fs").readFileSync(0, "utf8"));
+process.stdout.write(JSON.stringify(expressions.map((expression) => {
+  const errors = [];
+  parser.parse(expression).iterate({ enter: (node) => { if (node.type.isError) errors.push(node.from); } });
+  return errors;
+})));
+"""
+
+
+@pytest.fixture(scope="module")
+def parse_logql():
+    """Grafana's LogQL grammar (the npm package its Loki query editor parses with; Loki itself does
+    not run here), installed once into a cache outside the repository."""
+    cache = Path(os.environ.get("FLOWTOWER_LOGQL_CACHE", Path.home() / ".cache" / "flowtower" / "lezer-logql-0.4.2"))
+    if not (cache / "node_modules" / "@grafana" / "lezer-logql" / "package.json").exists():
+        assert shutil.which("npm") and shutil.which("node"), "Node.js and npm are needed to parse LogQL"
+        cache.mkdir(parents=True, exist_ok=True)
+        installed = subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--no-save",
+                                    "--prefix", str(cache), LEZER_LOGQL], capture_output=True, text=True, timeout=300)
+        assert installed.returncode == 0, installed.stderr
+    (cache / "check.cjs").write_text(LOGQL_CHECK)
+
+    def parse(expressions):
+        result = subprocess.run(["node", str(cache / "check.cjs")], input=json.dumps(expressions),
+                                capture_output=True, text=True, timeout=60, cwd=cache)
+        assert result.returncode == 0, result.stderr
+        return dict(zip(expressions, json.loads(result.stdout)))
+
+    return parse
+
+
+def test_every_logql_expression_parses_with_grafanas_logql_grammar(parse_logql):
+    expressions = [substitute(text, dashboard) for _, title, text, dashboard in queries("loki")
+                   if not title.startswith("variable ")]
+    assert len(expressions) >= 6
+    broken = "sum by (level (count_over_time({service=\"web\"} [1m]))"
+    errors = parse_logql(expressions + [broken])
+    assert errors.pop(broken), "the grammar accepts a broken expression: this check would prove nothing"
+    assert not {expression: at for expression, at in errors.items() if at}
 
 
 def test_the_error_filter_matches_the_levels_flowtower_logs():
