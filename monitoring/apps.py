@@ -17,5 +17,5 @@ class MonitoringConfig(AppConfig):
         from .metrics.registry import register_scrape_collector
 
         register_scrape_collector("alerts", alert_metrics.AlertsCollector())  # open alerts, at scrape time
-        register_scrape_collector("celery_queues", task_metrics.QueueLengthCollector())
+        register_scrape_collector("celery_queues", task_metrics.QueueLengthCollector(), database=False)
         task_metrics.connect()  # Celery task runs; the worker's metrics port on worker_ready

@@ -125,3 +125,25 @@ def test_bad_settings_stop_the_process(name, value, message):
     result = _start(**{name: value})
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_with_the_database_out_of_reach_metrics_still_answer_in_time():
+    """Prometheus waits 10 s for a scrape: without PostgreSQL, /metrics answers in a few seconds with
+    what does not need it (request metrics, the Redis queue length), leaving the database's gauges out."""
+    import time
+
+    from tests.daphne_server import DaphneServer
+
+    closed = free_port()
+    env = {"DATABASE_URL": f"postgres://postgres@127.0.0.1:{closed}/nowhere", "DJANGO_SETTINGS_MODULE": "config.settings_test",
+           "FLOWTOWER_METRICS_TOKEN": TOKEN}
+    with DaphneServer(env=env) as web:
+        request = urllib.request.Request(f"{web.url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        started = time.monotonic()
+        with urllib.request.urlopen(request, timeout=15) as response:
+            status, text = response.status, response.read().decode()
+        took = time.monotonic() - started
+    assert status == 200
+    assert took < 5, took
+    assert "flowtower_celery_queue_length" in text and "django_http_requests_latency_seconds_by_view_method" in text
+    assert "flowtower_alerts_open" not in text and "flowtower_n8n_sync_lag_seconds" not in text
