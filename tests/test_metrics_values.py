@@ -289,3 +289,18 @@ def test_concurrent_posts_of_one_finished_execution_count_it_once(team):
     assert len(statuses) == 4 and all(s in (200, 201) for s in statuses), statuses
     # Success, or error when the error record came first: one execution, counted once.
     assert sum(counts.after()) == 1
+
+
+def test_a_batch_of_finished_executions_asks_for_each_workflow_s_label_once(team, settings,
+                                                                             django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.FLOWTOWER_METRICS_MAX_WORKFLOWS = 0  # every workflow is "other": asked each time
+    counts = Counts(executions("other", "success"))
+    records = {"execution": [{"workflow_id": "bulk", "execution_id": str(n), "state": "success"} for n in range(50)]}
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        ingest(team, records)
+    label_queries = [q["sql"] for q in queries if "COUNT(" in q["sql"] and "monitoring_workflow" in q["sql"]]
+    assert len(label_queries) == 1
+    assert counts.after() == [50]

@@ -32,9 +32,11 @@ ERRORS = Counter(
 def finished(team, changes):
     """`changes`: [(execution, state before this write)], inside the writing transaction. Counts
     those that became final now, once the transaction commits."""
-    rows = [(workflow_label(execution.workflow), str(execution.state), execution.duration_ms)
-            for execution, before in changes
-            if execution.state in FINAL_STATES and before not in FINAL_STATES]
+    finals = [execution for execution, before in changes
+              if execution.state in FINAL_STATES and before not in FINAL_STATES]
+    # One label lookup per workflow, however many of its executions a batch finishes.
+    names = {e.workflow_id: workflow_label(e.workflow) for e in {e.workflow_id: e for e in finals}.values()}
+    rows = [(names[e.workflow_id], str(e.state), e.duration_ms) for e in finals]
     if rows:
         slug = team.slug
         transaction.on_commit(lambda: _count(slug, rows), robust=True)
