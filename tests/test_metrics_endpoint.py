@@ -107,6 +107,16 @@ def test_port_zero_starts_no_server():
     assert start_worker_server(0) is None
 
 
+def test_a_taken_port_is_logged_and_the_worker_goes_on(caplog):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert start_worker_server(taken.getsockname()[1], "127.0.0.1") is None
+    assert "worker metrics not served" in caplog.text
+
+
 def _start(**env):
     base = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     base.update(env, DJANGO_SETTINGS_MODULE="config.settings_test")

@@ -49,7 +49,12 @@ def start_worker_server(port, address="0.0.0.0"):
         logger.warning("PROMETHEUS_MULTIPROC_DIR is not set: the worker's metrics port reports its main "
                        "process only (task metrics of prefork children are missing; --pool=solo or threads "
                        "report them)")
-    server = ThreadingHTTPServer((address, port), MetricsHandler)
+    try:
+        server = ThreadingHTTPServer((address, port), MetricsHandler)
+    except OSError as error:  # the port is taken (a second worker on this host): the worker still works
+        logger.error("worker metrics not served: cannot listen on %s:%s (%s); set FLOWTOWER_WORKER_METRICS_PORT",
+                     address, port, error)
+        return None
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="flowtower-metrics", daemon=True).start()
     logger.info("worker metrics on %s:%s/metrics", address, port)
