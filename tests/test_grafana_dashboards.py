@@ -485,7 +485,7 @@ def test_the_error_filter_matches_the_levels_flowtower_logs():
 # SQL panels: the read-only role runs them and reads nothing else
 
 READER_PASSWORD = "reader-password-for-tests"
-READER_ROLE = "grafana_reader_dashboards_test"
+READER_ROLE = f"grafana_reader_test_{os.getpid()}"  # roles are cluster-wide: one per test run
 
 
 def grafana_sql(text, dashboard):
@@ -764,10 +764,10 @@ def test_every_dashboard_query_runs_on_a_real_prometheus_and_the_main_panels_hav
         _ingest_executions(team, 3, [("wf-orders", "success", 250), ("wf-orders", "success", 900),
                                      ("wf-invoice", "error", 450), ("wf-invoice", "success", 350)])
         snapshot()
-        time.sleep(2)
+        time.sleep(3)  # a few 1 s scrapes of each export, with room for a slow machine
         # A request's latency is observed after its answer is written: the next export has it.
         snapshot()
-        time.sleep(4)
+        time.sleep(5)
 
         failed, empty = [], []
         for name, title, text, dashboard in queries("prometheus"):
