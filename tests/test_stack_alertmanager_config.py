@@ -2,8 +2,9 @@
 and routes as documented, its secrets are files, and a real Prometheus Alertmanager (Debian's
 prometheus-alertmanager) running it — only the addresses and secret files pointed at this machine,
 timings shortened — delivers a critical alert to a live Flowtower (Daphne), a local Slack webhook
-receiver and a local SMTP server, a warning to Flowtower and Slack only, and resolves in Flowtower
-what it resolves."""
+receiver and a local SMTP server, a warning to Flowtower and Slack only, an alert that follows
+from the web being down to nobody while it is down (inhibited), and resolves in Flowtower what it
+resolves."""
 
 import json
 import socket
@@ -119,17 +120,23 @@ def test_the_shipped_configuration_delivers_to_flowtower_slack_and_email(flowtow
     down = {"labels": {"alertname": "FlowtowerWebDown", "severity": "critical", "job": "flowtower-web",
                        "instance": "web:8000"},
             "annotations": {"summary": "Flowtower web is down", "description": "Not scraped for 2 minutes."}}
+    # Follows from the web being down: inhibited, so told to nobody.
+    errors = {"labels": {"alertname": "FlowtowerHigh5xxRate", "severity": "critical"},
+              "annotations": {"summary": "Flowtower answers many 5xx", "description": "9% of responses."}}
     backlog = {"labels": {"alertname": "CeleryBacklog", "severity": "warning", "queue": "celery"},
                "annotations": {"summary": "Celery queue celery has a backlog", "description": "150 tasks waiting."}}
     now = datetime.now(timezone.utc)
     with Alertmanager(config) as alertmanager:
-        alertmanager.post_alerts([{**down, "startsAt": iso(now)}, {**backlog, "startsAt": iso(now)}])
+        alertmanager.post_alerts([{**down, "startsAt": iso(now)}, {**errors, "startsAt": iso(now)},
+                                  {**backlog, "startsAt": iso(now)}])
         wait_for(lambda: Alert.objects.filter(team=team, source="alertmanager").count() == 2, 20,
                  "both alerts did not reach Flowtower", alertmanager, flowtower)
         critical = Alert.objects.get(team=team, title="Flowtower web is down")
         warning = Alert.objects.get(team=team, title="Celery queue celery has a backlog")
         assert (critical.severity, critical.status, critical.workflow) == ("critical", "firing", None)
         assert (warning.severity, warning.status) == ("warning", "firing")
+        (inhibited,) = [a for a in alertmanager.alerts() if a["labels"]["alertname"] == "FlowtowerHigh5xxRate"]
+        assert inhibited["status"]["state"] == "suppressed" and inhibited["status"]["inhibitedBy"]
 
         def slack_texts():
             return [json.loads(request.get_data()) for request, _ in httpserver.log]
@@ -140,9 +147,15 @@ def test_the_shipped_configuration_delivers_to_flowtower_slack_and_email(flowtow
         wait_for(lambda: inbox.messages, 20, "no email for the critical alert", alertmanager, flowtower)
         assert all(message["To"] == "oncall@example.com" for message in inbox.messages)
         assert all("FlowtowerWebDown" in message["Subject"] for message in inbox.messages), "email is critical only"
+        # Seconds later (groups are flushed every second), the inhibited alert is still told to nobody.
+        assert not Alert.objects.filter(team=team, title="Flowtower answers many 5xx").exists()
+        assert not any("FlowtowerHigh5xxRate" in json.dumps(message) for message in slack_texts())
 
         ended = datetime.now(timezone.utc) - timedelta(seconds=1)
         alertmanager.post_alerts([{**down, "startsAt": iso(now - timedelta(minutes=1)), "endsAt": iso(ended)}])
         wait_for(lambda: Alert.objects.filter(pk=critical.pk, resolved=True).exists(), 20,
                  "the resolved alert did not resolve in Flowtower", alertmanager, flowtower)
+        # The web back, the 5xx alert (still firing) is no longer inhibited: now it is told.
+        wait_for(lambda: Alert.objects.filter(team=team, title="Flowtower answers many 5xx").exists(), 20,
+                 "the 5xx alert was not told once the web was back", alertmanager, flowtower)
     assert not Alert.objects.get(pk=warning.pk).resolved
