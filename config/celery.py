@@ -20,12 +20,18 @@ from celery.signals import before_task_publish, setup_logging, task_postrun, tas
 
 
 @setup_logging.connect
-def use_django_logging(**kwargs):
+def use_django_logging(loglevel=None, **kwargs):
+    import logging
+
     from django.conf import settings
 
     from monitoring.log_context import configure
 
     configure(settings.LOGGING)
+    # The level: LOG_LEVEL when the environment (or .env) sets it, else Celery's own --loglevel
+    # (default WARNING), so `celery worker --loglevel=...` keeps working as Celery documents it.
+    if loglevel and "LOG_LEVEL" not in os.environ:
+        logging.getLogger().setLevel(loglevel)
 
 
 def _connect_task_context():

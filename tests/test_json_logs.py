@@ -119,13 +119,13 @@ def test_web_lines_carry_the_request_id_team_and_token_prefix_never_the_token(wo
     assert all(r.get("level") == "WARNING" and "workflow_id" not in r for r in other)
 
 
-def run_celery(world, args, seconds=None, until=None, timeout=60):
+def run_celery(world, args, seconds=None, until=None, timeout=60, env=None):
     """Start `celery -A config -q <args>` with JSON logs; stop it after `seconds`, or once its stdout
     holds `until`. Returns (stdout, stderr)."""
     out = tempfile.NamedTemporaryFile(prefix="celery-", suffix=".out", delete=False)
     err = tempfile.NamedTemporaryFile(prefix="celery-", suffix=".err", delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "-q", *args], cwd=ROOT,
-                            env=env_for(world), stdout=out, stderr=err)
+                            env=env or env_for(world), stdout=out, stderr=err)
     try:
         deadline = time.monotonic() + (seconds if seconds is not None else timeout)
         while time.monotonic() < deadline and proc.poll() is None:
@@ -167,3 +167,19 @@ def test_beat_lines_are_json(world):
     app.control.purge()  # what beat sent is no test's business
     records = json_lines(out)
     assert any(r["logger"].startswith("celery.beat") for r in records), out + err
+
+
+def test_without_log_level_celery_s_own_loglevel_applies(world):
+    """`make run` starts its worker with --loglevel=WARNING: without LOG_LEVEL in the environment,
+    that level holds (LOG_LEVEL, when set, wins)."""
+    from config.celery import app
+
+    env = env_for(world)
+    del env["LOG_LEVEL"]
+    sent = app.send_task("monitoring.tasks.prune_old_data")
+    out, err = run_celery(world, ["worker", "--pool=solo", "-n", f"jsonlogs-quiet-{os.getpid()}@%h", "--without-mingle",
+                                  "--without-gossip", "--loglevel=WARNING"], seconds=8, env=env)
+    app.control.purge()
+    # (Django's set-up, before Celery's, still logs at LOG_LEVEL's default: axes' start line.)
+    assert not [r for r in json_lines(out) if r["level"] in ("DEBUG", "INFO") and r["logger"] != "axes.apps"], out
+    assert sent.id not in out
