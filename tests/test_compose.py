@@ -201,3 +201,12 @@ def test_n8n_sends_its_metrics_and_loads_flowtowers_hook(config, project):
     hook = n8n["environment"]["EXTERNAL_HOOK_FILES"]
     mounts = {m["target"]: m["source"] for m in n8n["volumes"]}
     assert in_repository(project, mounts[hook]) == ROOT / "n8n_mirror" / "hooks" / "flowtower-hooks.js"
+
+
+def test_the_build_context_leaves_secrets_out_and_keeps_what_the_dockerfile_copies():
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".env", "var", ".venv", ".git"} <= ignored
+    copied = {part for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")
+              for part in line.split()[1:-1]}
+    assert copied and not copied & ignored
