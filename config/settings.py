@@ -369,7 +369,8 @@ if LOG_FORMAT not in ("json", "text"):
     raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
 # Servers (Daphne, Celery worker and beat) log to stdout, where Docker and Promtail collect it;
 # management commands to stderr, keeping their stdout for what they print (a token, the MCP protocol).
-LOG_STREAM = env.str("LOG_STREAM", default="stderr" if Path(sys.argv[0]).name in ("manage.py", "django-admin") else "stdout")
+_COMMAND = Path(sys.argv[0]).name in ("manage.py", "django-admin")
+LOG_STREAM = env.str("LOG_STREAM", default="stderr" if _COMMAND else "stdout")
 if LOG_STREAM not in ("stdout", "stderr"):
     raise ImproperlyConfigured("LOG_STREAM must be stdout or stderr.")
 # LOGGING below, with Python warnings logged too (monitoring.log_context.configure).

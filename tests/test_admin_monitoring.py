@@ -34,7 +34,8 @@ def superuser(make_user):
 
 def test_super_admins_find_the_section_on_the_admin_index(superuser, urls):
     page = signed_in(superuser).get("/admin/").content.decode()
-    assert f'<a href="{PAGE}" class="section" title="Grafana dashboards, Prometheus and Alertmanager">Monitoring</a>' in page
+    title = "Grafana dashboards, Prometheus and Alertmanager"
+    assert f'<a href="{PAGE}" class="section" title="{title}">Monitoring</a>' in page
 
 
 def test_the_page_embeds_the_four_dashboards_and_links_prometheus_and_alertmanager(superuser, urls):

@@ -95,8 +95,8 @@ def private_redis():
 def test_redis_down_is_503_naming_redis(db, client, settings, private_redis):
     beat_ran(timedelta(seconds=5))
     settings.REDIS_URL = private_redis.url(0)
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                           "CONFIG": {"hosts": [{"address": private_redis.url(0), "socket_timeout": 2}]}}}
+    hosts = [{"address": private_redis.url(0), "socket_timeout": 2}]
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": hosts}}}
     status, body = healthz(client)
     assert body["checks"]["redis"]["ok"] is True and body["checks"]["channel_layer"]["ok"] is True, body
 

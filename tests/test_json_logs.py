@@ -70,6 +70,7 @@ def json_lines(text):
 def test_web_lines_carry_the_request_id_team_and_token_prefix_never_the_token(world):
     # -v 0: as production runs it (docs/health-and-logs.md), without Daphne's own plain-text access
     # log on stdout (Flowtower writes a JSON access line per request instead).
+    auth = {"Authorization": f"Bearer {world['token']}"}
     with DaphneServer(env=env_for(world), daphne_args=["-v", "0"]) as server:
         answer = None
         deadline = time.monotonic() + 30
@@ -77,20 +78,19 @@ def test_web_lines_carry_the_request_id_team_and_token_prefix_never_the_token(wo
             try:
                 answer = requests.post(
                     server.url + "/api/v1/logs/",
-                    json={"workflow_id": "wf-json", "execution_id": "ex-json-1", "log_level": "info", "message": "hello"},
-                    headers={"Authorization": f"Bearer {world['token']}"}, timeout=15,
+                    json={"workflow_id": "wf-json", "execution_id": "ex-json-1", "log_level": "info",
+                          "message": "hello"},
+                    headers=auth, timeout=15,
                 )
             except requests.ConnectionError:
                 assert time.monotonic() < deadline, server.log()
                 time.sleep(0.2)
         assert answer.status_code == 201, answer.text
-        auth = {"Authorization": f"Bearer {world['token']}"}
         listed = requests.get(server.url + "/api/v1/executions/", params={"workflow_id": "wf-json"}, headers=auth,
                               timeout=15).json()["results"]
         detail = requests.get(f"{server.url}/api/v1/executions/{listed[0]['id']}/", headers=auth, timeout=15)
         assert detail.status_code == 200, detail.text
-        not_found = requests.get(server.url + "/api/v1/no-such-thing", headers={"Authorization": f"Bearer {world['token']}"},
-                                 timeout=15)
+        not_found = requests.get(server.url + "/api/v1/no-such-thing", headers=auth, timeout=15)
         time.sleep(0.5)
     output = server.log()
     records = json_lines(output)
@@ -110,7 +110,8 @@ def test_web_lines_carry_the_request_id_team_and_token_prefix_never_the_token(wo
 
     # A REST view of one execution: its lines name it (ids as the API shows them).
     viewed = [r for r in records if r.get("request_id") == detail.headers["X-Request-ID"]]
-    assert [(r["workflow_id"], r["execution_id"], r["team"]) for r in viewed] == [("wf-json", "ex-json-1", TEAM)], viewed
+    named = [(r["workflow_id"], r["execution_id"], r["team"]) for r in viewed]
+    assert named == [("wf-json", "ex-json-1", TEAM)], viewed
 
     # Another request's lines (Django's own warning of the 404 too) carry that request's id, and
     # nothing bound for the first one.

@@ -102,7 +102,8 @@ def celery_beat():
         return {"ok": False, "detail": "no enabled interval task has run yet", "last_run_seconds_ago": None}
     ago = int((timezone.now() - newest).total_seconds())
     ok = ago <= BEAT_STALE_AFTER.total_seconds()
-    detail = f"last interval task sent {ago} s ago" + ("" if ok else f" (stale after {int(BEAT_STALE_AFTER.total_seconds())} s)")
+    stale_after = int(BEAT_STALE_AFTER.total_seconds())
+    detail = f"last interval task sent {ago} s ago" + ("" if ok else f" (stale after {stale_after} s)")
     return {"ok": ok, "detail": detail, "last_run_seconds_ago": ago}
 
 
