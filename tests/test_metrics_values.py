@@ -304,3 +304,17 @@ def test_a_batch_of_finished_executions_asks_for_each_workflow_s_label_once(team
     label_queries = [q["sql"] for q in queries if "COUNT(" in q["sql"] and "monitoring_workflow" in q["sql"]]
     assert len(label_queries) == 1
     assert counts.after() == [50]
+
+
+def test_the_redis_cache_counts_gets_hits_and_misses():
+    """Django's Redis cache (settings' backend, on the real Redis) with django-prometheus' counters."""
+    from django.core.cache import cache
+
+    def c(name):
+        return (name, {"backend": "redis"})
+
+    counts = Counts(c("django_cache_get_total"), c("django_cache_get_hits_total"), c("django_cache_get_misses_total"))
+    cache.set("metrics-test", 0)  # a falsy value is still a hit
+    assert cache.get("metrics-test") == 0
+    assert cache.get("metrics-test-missing", "default") == "default"
+    assert counts.after() == [2, 1, 1]
