@@ -248,7 +248,7 @@ def test_a_failing_execution_is_an_alert_within_seconds_through_the_hook(live):
                                        token_hash=hash_token(live["hook_token"]))
     # The poll is not running (no beat): whatever is mirrored here came through the hook.
     instance = _api_instance(live, team, pk=HOOK_INSTANCE_ID, hook_token=hook, cursor="999999")
-    with live["flowtower"], CeleryWorker({**os.environ, **live["env"]}):
+    with live["flowtower"], CeleryWorker({**os.environ, **live["env"], "FLOWTOWER_WORKER_METRICS_PORT": "0"}):
         time.sleep(2)  # the worker connects to Redis
         triggered = time.monotonic()
         live["n8n"].trigger("invoice-fetch")
