@@ -3,11 +3,21 @@ linked, for super admins only — staff who are not (team admins signing in to a
 and a 403, people who are not staff are sent to the admin sign-in."""
 
 import re
+import shutil
+import tempfile
+import time
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client
+from pytest_httpserver import HTTPServer
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
+from daphne_server import DaphneServer, database_url
 from monitoring.models import Membership
 
 PAGE = "/admin/observability/"  # /admin/monitoring/ is the monitoring app's own admin index
@@ -91,3 +101,70 @@ def test_people_who_are_not_staff_are_sent_to_the_admin_sign_in(db, team, urls):
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
     anonymous = Client().get(PAGE)
     assert anonymous.status_code == 302 and anonymous["Location"].startswith("/admin/login/")
+
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def committed_superuser(django_db_setup, django_db_blocker):
+    """A super admin a live server (another process) can sign in as, committed before the test's
+    transaction begins (module scope); removed afterwards."""
+    with django_db_blocker.unblock():
+        get_user_model().objects.create_superuser("frames", password="a-long-test-password-1")
+        yield database_url(connection.settings_dict)
+        get_user_model().objects.filter(username="frames").delete()
+
+
+def wait_for(condition, show, timeout=15):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, show()
+        time.sleep(0.1)
+
+
+def served_page():
+    """A web server on 127.0.0.1 answering every path with a small page, logging each request."""
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.expect_request(re.compile(r"^/.*")).respond_with_data("<!doctype html><p>framed", content_type="text/html")
+    server.start()
+    return server
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver")
+def test_a_real_browser_frames_grafana_s_origin_and_nothing_else(committed_superuser):
+    """Chromium on a live Daphne: the dashboards load from GRAFANA_URL; a frame of another origin
+    added to the page is never even requested (the page's frame-src)."""
+    grafana, other = served_page(), served_page()
+    env = {"DATABASE_URL": committed_superuser, "GRAFANA_URL": grafana.url_for("/").rstrip("/")}
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 f"--user-data-dir={tempfile.mkdtemp()}", "--window-size=1300,900"):
+        options.add_argument(flag)
+    browser = None
+    try:
+        with DaphneServer(env=env) as server:
+            browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+            browser.get(server.url + "/admin/login/?next=" + PAGE)
+            browser.find_element(By.NAME, "username").send_keys("frames")
+            browser.find_element(By.NAME, "password").send_keys("a-long-test-password-1")
+            browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+            WebDriverWait(browser, 15).until(lambda b: b.current_url.endswith(PAGE))
+
+            def paths(http):
+                return [request.full_path.rstrip("?") for request, _ in http.log]  # werkzeug adds "?" always
+
+            wait_for(lambda: {f"/d/{uid}?kiosk" for uid in UIDS} <= set(paths(grafana)), lambda: paths(grafana))
+            for url in (other.url_for("/elsewhere"), grafana.url_for("/d/added")):
+                browser.execute_script(
+                    "const f = document.createElement('iframe'); f.src = arguments[0]; document.body.appendChild(f);", url)
+            wait_for(lambda: "/d/added" in paths(grafana), lambda: paths(grafana))
+            time.sleep(1)  # the other frame was added first: had it been allowed, it would be requested by now
+            assert paths(other) == []
+    finally:
+        if browser is not None:
+            browser.quit()
+        grafana.stop()
+        other.stop()
