@@ -63,8 +63,8 @@ class Command(BaseCommand):
     def serve(self, addrport):
         """runserver (Daphne's, with websockets and the autoreloader), keeping the console for the
         credentials `demo setup` printed: Django's loggers — the access log ("django.channels.server")
-        and "Not Found" / "Unauthorized" lines among them — show only errors, once. Flowtower's own
-        warnings (LOG_LEVEL) and runserver's start-up lines stay."""
+        and "Not Found" / "Unauthorized" lines among them — and Flowtower's access log show only
+        errors, once. Flowtower's own warnings (LOG_LEVEL) and runserver's start-up lines stay."""
         # Loading the ASGI application sets Django up again, logging included: load it first.
         get_default_application()
         django_logger = logging.getLogger("django")
@@ -72,4 +72,7 @@ class Command(BaseCommand):
         # In DEBUG, Django's default console handler already prints these; the root handler
         # would print each a second time.
         django_logger.propagate = False
+        # Flowtower's own access log (one line per request; 4xx at WARNING for production's log
+        # dashboards) likewise shows only server errors here.
+        logging.getLogger("flowtower.access").setLevel(logging.ERROR)
         call_command("runserver", addrport)
