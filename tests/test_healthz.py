@@ -32,7 +32,14 @@ def _fresh_worker_answer():
 
 
 def beat_ran(ago):
-    """As if beat last sent its interval tasks `ago` before now."""
+    """As if beat last sent its interval tasks `ago` before now. Makes sure there is one: a
+    transactional test run earlier flushes the schedules the migrations create."""
+    from django_celery_beat.models import IntervalSchedule
+
+    if not PeriodicTask.objects.filter(enabled=True, interval__isnull=False).exists():
+        every_5s, _ = IntervalSchedule.objects.get_or_create(every=5, period=IntervalSchedule.SECONDS)
+        PeriodicTask.objects.create(name="healthz test: beat freshness", task="n8n_mirror.tasks.sync_due_instances",
+                                    interval=every_5s, enabled=True)
     PeriodicTask.objects.filter(enabled=True, interval__isnull=False).update(last_run_at=timezone.now() - ago)
 
 
@@ -56,7 +63,6 @@ def test_healthy_with_the_real_database_redis_and_channel_layer(db, client):
 
 
 def test_beat_that_has_not_sent_a_task_for_3_minutes_is_stale(db, client):
-    assert PeriodicTask.objects.filter(enabled=True, interval__isnull=False).exists(), "migrations' schedules"
     beat_ran(timedelta(minutes=4))
     status, body = healthz(client)
     assert status == 200
@@ -218,28 +224,28 @@ def test_a_host_not_allowed_is_a_json_400_too(db, client):
     assert response.json()["success"] is False and response.json()["request_id"]
 
 
-def test_a_running_beat_is_fresh_within_seconds(django_db_setup, django_db_blocker):
+@pytest.mark.django_db(transaction=True)
+def test_a_running_beat_is_fresh_within_seconds():
     """A real `celery beat` started on a database where beat last ran 10 minutes ago: the first
     task it sends is written at once (CELERY_BEAT_SYNC_EVERY), so /healthz sees it running."""
     from config.celery import app
 
-    with django_db_blocker.unblock():
-        beat_ran(timedelta(minutes=10))  # committed: the beat process reads and writes these rows
-        assert checks.celery_beat()["ok"] is False
-        env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict)}
-        with tempfile.TemporaryDirectory() as workdir:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "config", "-q", "beat", "--pidfile", f"{workdir}/beat.pid"],
-                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            )
-            try:
-                deadline = time.monotonic() + 30
-                while not checks.celery_beat()["ok"] and time.monotonic() < deadline and proc.poll() is None:
-                    time.sleep(0.5)
-                result = checks.celery_beat()
-            finally:
-                proc.terminate()
-                output = proc.communicate(timeout=20)[0]
-        app.control.purge()  # the tasks beat sent are no other test's business
-        assert result["ok"] is True, output
-        assert result["last_run_seconds_ago"] < 30
+    beat_ran(timedelta(minutes=10))  # committed: the beat process reads and writes these rows
+    assert checks.celery_beat()["ok"] is False
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict)}
+    with tempfile.TemporaryDirectory() as workdir:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "-q", "beat", "--pidfile", f"{workdir}/beat.pid"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not checks.celery_beat()["ok"] and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.5)
+            result = checks.celery_beat()
+        finally:
+            proc.terminate()
+            output = proc.communicate(timeout=20)[0]
+    app.control.purge()  # the tasks beat sent are no other test's business
+    assert result["ok"] is True, output
+    assert result["last_run_seconds_ago"] < 30
