@@ -26,7 +26,7 @@ from tests.daphne_server import DaphneServer, database_url, free_port
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "metrics-token-0123456789abcdef"
 
-pytestmark = [pytest.mark.django_db(transaction=True),
+pytestmark = [pytest.mark.stack_validation, pytest.mark.django_db(transaction=True),
               pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus (Debian package prometheus)")]
 
 

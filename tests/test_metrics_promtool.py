@@ -15,7 +15,7 @@ from tests.daphne_server import DaphneServer, database_url
 
 TOKEN = "metrics-token-0123456789abcdef"
 
-pytestmark = [pytest.mark.django_db(transaction=True),
+pytestmark = [pytest.mark.stack_validation, pytest.mark.django_db(transaction=True),
               pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus)")]
 
 
