@@ -18,16 +18,11 @@ from monitoring import dispatch
 from monitoring.models import Alert
 from monitoring.services import create_execution
 from tests.alerting_channels_world import make_channel  # noqa: F401  (fixture)
+from tests.celery_pools import close_broker_connections
 from tests.fault.servers import RedisServer
 
 
-def reset_connections():
-    """Celery keeps its broker connections and producers per app: drop them so the next publish
-    connects to the broker now configured."""
-    if current_app._pool is not None:
-        current_app._pool.force_close_all()
-    current_app._pool = None
-    current_app.amqp._producer_pool = None
+reset_connections = close_broker_connections  # the next publish connects to the broker now configured
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from monitoring.schemas import validate_records
 from monitoring.access import Principal
 from monitoring.services import raise_alert, update_alert
 from n8n_mirror.models import N8nInstance
+from tests.celery_pools import close_broker_connections
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
@@ -64,6 +65,7 @@ class PhoneTests(ChannelsLiveServerTestCase):
 
     @classmethod
     def setUpClass(cls):
+        close_broker_connections()  # before the live server forks (tests/celery_pools.py)
         super().setUpClass()
         cls.browser = phone_browser()
 

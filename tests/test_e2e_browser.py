@@ -22,6 +22,7 @@ from monitoring.models import Alert, Membership, ServiceToken, Team, Workflow
 from monitoring.schemas import validate_records
 
 from daphne_server import DaphneServer, database_url
+from tests.celery_pools import close_broker_connections
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
@@ -47,6 +48,7 @@ class BrowserTestCase(ChannelsLiveServerTestCase):
 
     @classmethod
     def setUpClass(cls):
+        close_broker_connections()  # before the live server forks (tests/celery_pools.py)
         super().setUpClass()
         cls.browsers = []
 
