@@ -148,7 +148,8 @@ class Command(BaseCommand):
             step("truncate", f"TRUNCATE {table(Team)}, {table(Workflow)}, {table(Execution)}, {table(ExecutionLog)}, "
                              f"{table(WorkflowError)}, {table(Alert)} RESTART IDENTITY CASCADE")
             step("teams", *self._teams_sql(p))
-            step("workflows", self._workflows_sql(p))
+            step("workflows", self._workflows_sql(p),
+                 f"SELECT setval(pg_get_serial_sequence('{Workflow._meta.db_table}', 'id'), greatest({p['workflows']}, 1))")
             step("executions", *self._executions_sql(p))
             step("logs", self._logs_sql(p))
             step("errors", self._errors_sql(p))
