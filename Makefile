@@ -8,7 +8,7 @@ PORT ?= 8000
 
 DEMO_DIR ?= var
 
-.PHONY: run credentials test test-n8n n8n setup setup-test services bench mutation check-deploy screenshots clean \
+.PHONY: run credentials test test-n8n n8n setup setup-test services bench bench-scale mutation check-deploy screenshots clean \
 	start stop restart status logs validate cleanup stack-env
 
 $(VENV)/.python-ok:
@@ -97,6 +97,18 @@ bench: setup-test services
 	$(PY) manage.py shell < scripts/bench_alerts.py; \
 	status=$$?; dropdb -h 127.0.0.1 -U postgres flowtower_bench; exit $$status
 	$(PY) scripts/bench_load.py  # one Daphne, 50 clients, 60 s: 5xx, connections vs pool, memory
+
+# The scale benchmarks (docs/benchmarks.md): 1,000 workflows, 1M executions, 10M logs, 200k errors,
+# 20k alerts over 30 days in a database of their own (BENCH_DB, kept between runs: generated again
+# only when the sizes change or it is older than a day, ~4 min), measured over HTTP against two
+# Daphne processes with the production settings; prints benchmark, figure, target, met.
+# Smaller, e.g.: make bench-scale BENCH_ARGS="--executions 100000 --logs 1000000 --errors 20000 --alerts 2000"
+BENCH_DB ?= flowtower_bench_big
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/5
+BENCH_ARGS ?=
+bench-scale: setup-test services
+	BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/$(BENCH_DB) BENCH_REDIS_URL=$(BENCH_REDIS_URL) \
+		$(PY) scripts/bench_suite.py $(BENCH_ARGS)
 
 # Mutation testing (mutmut, configured in setup.cfg) over ingest, queries, access and masking: lists
 # the mutants the fast rule tests let survive, so the next unpinned rule is found by a tool. Not part
