@@ -19,3 +19,6 @@ class MonitoringConfig(AppConfig):
         register_scrape_collector("alerts", alert_metrics.AlertsCollector())  # open alerts, at scrape time
         register_scrape_collector("celery_queues", task_metrics.QueueLengthCollector(), database=False)
         task_metrics.connect()  # Celery task runs; the worker's metrics port on worker_ready
+        from .api import token_cache
+
+        token_cache.connect()  # a saved or deleted token or team leaves the token cache at once

@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from .api import token_cache  # revoked at once, in every process's token cache
 from .ingest import ingest
 from .models import Execution, Membership, Role, ServiceToken, Team
 from .schemas import validate_records
@@ -63,9 +64,7 @@ def ensure_demo_accounts():
         user.save()
         Membership.objects.update_or_create(team=team, user=user, defaults={"role": role})
         accounts.append((username, password, "super admin" if superuser else f"{role} of {team.slug}"))
-    ServiceToken.objects.filter(team=team, name=DEMO_TOKEN_NAME, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+    token_cache.revoke(ServiceToken.objects.filter(team=team, name=DEMO_TOKEN_NAME))
     _, raw = ServiceToken.issue(team, DEMO_TOKEN_NAME)
     return team, accounts, raw
 

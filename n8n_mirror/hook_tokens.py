@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from monitoring.api import token_cache  # revoked at once, in every process's token cache
 from monitoring.models import ServiceToken
 
 from .models import N8nInstance
@@ -26,8 +27,7 @@ def new_hook_token(instance, created_by=None):
     with transaction.atomic():
         locked = N8nInstance.objects.select_for_update().get(pk=instance.pk)
         if locked.hook_token_id:
-            ServiceToken.objects.filter(pk=locked.hook_token_id, revoked_at__isnull=True).update(
-                revoked_at=timezone.now())
+            token_cache.revoke(ServiceToken.objects.filter(pk=locked.hook_token_id))
         token, raw = ServiceToken.issue(locked.team, hook_token_name(locked), created_by=created_by)
         N8nInstance.objects.filter(pk=locked.pk).update(hook_token=token, updated_at=timezone.now())
     instance.hook_token = token
@@ -38,8 +38,7 @@ def revoke_hook_token(sender, instance, **kwargs):
     """post_delete of an N8nInstance (connected in apps.py): its hook token is a service token of
     the team, and would otherwise outlive the only thing it was made for."""
     if instance.hook_token_id:
-        ServiceToken.objects.filter(pk=instance.hook_token_id, revoked_at__isnull=True).update(
-            revoked_at=timezone.now())
+        token_cache.revoke(ServiceToken.objects.filter(pk=instance.hook_token_id))
 
 
 def hook_url(instance):

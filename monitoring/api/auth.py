@@ -1,4 +1,5 @@
-"""Service tokens: `Authorization: Bearer ft_…`. Looked up by hash; the raw value is never stored."""
+"""Service tokens: `Authorization: Bearer ft_…`. Looked up by hash; the raw value is never stored.
+Found tokens are kept a few seconds in Redis (token_cache), revocation taking effect at once."""
 
 from datetime import timedelta
 
@@ -7,6 +8,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from ..models import TOKEN_PREFIX, ServiceToken, hash_token
+from . import token_cache
 
 # Writing last_used_at on every request would turn every read into a write; once a minute is
 # precise enough to see which tokens are in use.
@@ -28,13 +30,25 @@ class ServiceTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.")
         if not raw.startswith(TOKEN_PREFIX):
             raise exceptions.AuthenticationFailed("Invalid token.")
-        token = ServiceToken.objects.select_related("team").filter(token_hash=hash_token(raw)).first()
+        digest = hash_token(raw)
+        token = token_cache.cached(digest)
+        if token is None:
+            token = self._from_database(digest)
+        return (TokenUser(token), token)
+
+    @staticmethod
+    def _from_database(digest):
+        token = ServiceToken.objects.select_related("team").filter(token_hash=digest).first()
         if token is None or not token.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        # last_used_at is kept up to date on database reads, i.e. at least every
+        # TOKEN_CACHE_SECONDS while the token is in use.
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ServiceToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        return (TokenUser(token), token)
+            token.last_used_at = now
+        token_cache.remember(token)
+        return token
 
     def authenticate_header(self, request):
         return 'Bearer realm="flowtower"'
