@@ -4,6 +4,12 @@ records (execution logs, errors, performance metrics, alerts).
 Every record reaches its team through its workflow, so scoping a query to a team is one join.
 The four record tables use UUID keys and carry their own `timestamp`, so they can be range
 partitioned by time later (see docs/monitoring.md) without changing what clients see.
+
+Indexes: a foreign key gets no index of its own (db_index=False) where a composite index or unique
+constraint already starts with it — (workflow, -timestamp), (execution, timestamp), (team, source,
+external_id)… PostgreSQL uses the composite's leading column for the same lookups (filters, the
+joins of cascading deletes), and every extra index costs each insert and the disk. Foreign keys
+with no such composite (an error's or alert's execution, retry_of) keep theirs.
 """
 
 import hashlib
@@ -40,7 +46,8 @@ class Team(models.Model):
 
 
 class Membership(models.Model):
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    # No index of its own: membership_unique_team_user starts with team (see the module's docstring).
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships", db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(default=timezone.now)
@@ -95,7 +102,7 @@ class ServiceToken(models.Model):
 
 
 class Workflow(models.Model):
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="workflows")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="workflows", db_index=False)
     # Where the workflow's data comes from: "api" for services posting to the REST API, or the
     # n8n mirror's "n8n:<instance id>"; the external id is unique per team and source.
     source = models.CharField(max_length=64, default="api")
@@ -135,7 +142,7 @@ FAILED_STATES = {ExecutionState.ERROR, ExecutionState.CRASHED}
 
 
 class Execution(models.Model):
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="executions")
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="executions", db_index=False)
     external_id = models.CharField(max_length=255)
     state = models.CharField(max_length=16, choices=ExecutionState.choices, default=ExecutionState.RUNNING)
     mode = models.CharField(max_length=32, blank=True, help_text="How it was started: webhook, trigger, manual, cli…")
@@ -181,8 +188,8 @@ class LogLevel(models.TextChoices):
 
 class ExecutionLog(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="logs")
-    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="logs")
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="logs", db_index=False)
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="logs", db_index=False)
     log_level = models.CharField(max_length=8, choices=LogLevel.choices)
     message = models.TextField()
     timestamp = models.DateTimeField(default=timezone.now)
@@ -223,7 +230,7 @@ class ErrorSeverity(models.TextChoices):
 
 class WorkflowError(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="errors")
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="errors", db_index=False)
     execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="errors")
     error_type = models.CharField(max_length=16, choices=ErrorType.choices, default=ErrorType.UNKNOWN)
     error_code = models.CharField(max_length=100, blank=True)
@@ -241,7 +248,6 @@ class WorkflowError(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["workflow", "-timestamp"], name="error_wf_ts"),
-            models.Index(fields=["execution"], name="error_exec"),
             models.Index(fields=["-timestamp"], name="error_ts"),
             models.Index(
                 fields=["workflow", "-timestamp"], name="error_unresolved", condition=Q(resolved=False)
@@ -257,7 +263,8 @@ class PerformanceMetric(models.Model):
     """One per execution: posting again for the same execution replaces it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="performance_metrics")
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="performance_metrics",
+                                 db_index=False)
     execution = models.OneToOneField(Execution, on_delete=models.CASCADE, related_name="performance")
     timestamp = models.DateTimeField(default=timezone.now)
     total_duration = models.PositiveIntegerField(help_text="milliseconds")
@@ -315,8 +322,9 @@ class Alert(models.Model):
     infrastructure alert from Alertmanager belongs to a team but to no workflow."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="alerts")
-    workflow = models.ForeignKey(Workflow, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="alerts", db_index=False)
+    workflow = models.ForeignKey(Workflow, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts",
+                                 db_index=False)
     execution = models.ForeignKey(Execution, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
     alert_type = models.CharField(max_length=16, choices=AlertType.choices)
     severity = models.CharField(max_length=16, choices=AlertSeverity.choices)
