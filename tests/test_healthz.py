@@ -20,6 +20,7 @@ from daphne_server import DaphneServer, database_url
 from fault.servers import PostgresServer, RedisServer
 from monitoring.health import checks
 from n8n_mirror.models import N8nInstance
+from tests.celery_pools import beat_only_broker, flush_beat_only_broker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -228,11 +229,10 @@ def test_a_host_not_allowed_is_a_json_400_too(db, client):
 def test_a_running_beat_is_fresh_within_seconds():
     """A real `celery beat` started on a database where beat last ran 10 minutes ago: the first
     task it sends is written at once (CELERY_BEAT_SYNC_EVERY), so /healthz sees it running."""
-    from config.celery import app
-
     beat_ran(timedelta(minutes=10))  # committed: the beat process reads and writes these rows
     assert checks.celery_beat()["ok"] is False
-    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict)}
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict),
+           "CELERY_BROKER_URL": beat_only_broker()}  # what it sends must reach no test's worker
     with tempfile.TemporaryDirectory() as workdir:
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "-q", "beat", "--pidfile", f"{workdir}/beat.pid"],
@@ -246,6 +246,6 @@ def test_a_running_beat_is_fresh_within_seconds():
         finally:
             proc.terminate()
             output = proc.communicate(timeout=20)[0]
-    app.control.purge()  # the tasks beat sent are no other test's business
+    flush_beat_only_broker()
     assert result["ok"] is True, output
     assert result["last_run_seconds_ago"] < 30

@@ -20,9 +20,14 @@ from django.db import connection
 from daphne_server import DaphneServer, database_url
 from monitoring import request_context
 from monitoring.models import ServiceToken, Team
+from tests.celery_pools import beat_only_broker, flush_beat_only_broker
 
 ROOT = Path(__file__).resolve().parent.parent
 TEAM = "jsonlogs"
+# A real task that writes nothing here (no n8n instance exists): the worker runs it on the shared
+# test database, outside any test's transaction (the retention task left RetentionRun rows that
+# later tests counted).
+HARMLESS_TASK = "n8n_mirror.tasks.sync_due_instances"
 pytestmark = pytest.mark.django_db
 
 
@@ -144,7 +149,7 @@ def test_worker_lines_carry_the_task_name_and_id_and_the_sending_request_s_id(wo
 
     app.control.purge()  # nothing left from another test for this worker
     with request_context.request_scope(request_context.RequestContext(request_id="req-sent-from-a-test")):
-        sent = app.send_task("monitoring.tasks.prune_old_data")
+        sent = app.send_task(HARMLESS_TASK)
     out, err = run_celery(
         world, ["worker", "--pool=solo", "-n", f"jsonlogs-{os.getpid()}@%h", "--without-mingle", "--without-gossip"],
         until=lambda text: "succeeded" in text,
@@ -153,7 +158,7 @@ def test_worker_lines_carry_the_task_name_and_id_and_the_sending_request_s_id(wo
     assert records, err
     task_lines = [r for r in records if r.get("task_id") == sent.id]
     assert task_lines, out + err
-    assert all(r["task"] == "monitoring.tasks.prune_old_data" for r in task_lines)
+    assert all(r["task"] == HARMLESS_TASK for r in task_lines)
     assert any("succeeded" in r["message"] for r in task_lines), task_lines
     assert all(r["request_id"] == "req-sent-from-a-test" for r in task_lines), task_lines
     # Celery's own lines go through the same handler: JSON, not Celery's "[time: LEVEL/...]" format.
@@ -161,11 +166,10 @@ def test_worker_lines_carry_the_task_name_and_id_and_the_sending_request_s_id(wo
 
 
 def test_beat_lines_are_json(world):
-    from config.celery import app
-
     with tempfile.TemporaryDirectory() as workdir:
-        out, err = run_celery(world, ["beat", "--pidfile", str(Path(workdir) / "beat.pid")], seconds=4)
-    app.control.purge()  # what beat sent is no test's business
+        out, err = run_celery(world, ["beat", "--pidfile", str(Path(workdir) / "beat.pid")], seconds=4,
+                              env=env_for(world, CELERY_BROKER_URL=beat_only_broker()))
+    flush_beat_only_broker()  # what beat sent is no test's business
     records = json_lines(out)
     assert any(r["logger"].startswith("celery.beat") for r in records), out + err
 
@@ -177,7 +181,7 @@ def test_without_log_level_celery_s_own_loglevel_applies(world):
 
     env = env_for(world)
     del env["LOG_LEVEL"]
-    sent = app.send_task("monitoring.tasks.prune_old_data")
+    sent = app.send_task(HARMLESS_TASK)
     out, err = run_celery(world, ["worker", "--pool=solo", "-n", f"jsonlogs-quiet-{os.getpid()}@%h", "--without-mingle",
                                   "--without-gossip", "--loglevel=WARNING"], seconds=8, env=env)
     app.control.purge()

@@ -161,7 +161,11 @@ def exposition_names(text):
             suffixes = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("_sum", "_count")}
             names |= {family + suffix for suffix in suffixes.get(kind.strip(), ())}
         elif line and not line.startswith("#"):
-            names.add(re.match(r"[A-Za-z_:][A-Za-z0-9_:]*", line).group(0))
+            # A line that does not start with a name (seen once in a full run, not reproduced)
+            # adds no name: a rule reading a name only such a line had would still fail below.
+            name = re.match(r"[A-Za-z_:][A-Za-z0-9_:]*", line)
+            if name:
+                names.add(name.group(0))
     return names
 
 
