@@ -1,4 +1,4 @@
-"""No N+1 queries: every main page and API list asks the database as many times with 20 workflows
+"""No N+1 queries: every main page, admin change list and API list asks the database as many times with 20 workflows
 (and their executions, logs, errors, performance records, alerts, rules, channels, routes,
 silences, deliveries and n8n instances) as with 2. A page that runs one query per row shown
 grows with the data; these tests catch it whatever its absolute count.
@@ -153,9 +153,27 @@ API = [
 ]
 
 
+# The admin's change lists, for a super admin and a team admin (staff).
+ADMIN = [f"/admin/{model}/" for model in (
+    "monitoring/team", "monitoring/membership", "monitoring/servicetoken", "monitoring/workflow",
+    "monitoring/execution", "monitoring/executionlog", "monitoring/workflowerror", "monitoring/performancemetric",
+    "monitoring/alert", "alerts/alertrule", "alerts/channel", "alerts/route", "alerts/silence", "alerts/delivery",
+    "n8n_mirror/n8ninstance",
+)]
+
+
 @pytest.mark.parametrize("url", PAGES, ids=lambda u: u if isinstance(u, str) else None)
 def test_page_queries_do_not_grow_with_workflows(world, url):
     assert_constant(world["browser"], world["team"], url)
+
+
+@pytest.mark.parametrize(("url", "superuser"), [(url, True) for url in ADMIN] + [
+    (url, False) for url in ADMIN if not url.startswith("/admin/n8n_mirror/")  # super admins' only
+])
+def test_admin_list_queries_do_not_grow_with_workflows(world, make_user, url, superuser):
+    admin = Client()
+    admin.force_login(make_user("ada", world["team"], Role.ADMIN, superuser=superuser))
+    assert_constant(admin, world["team"], url)
 
 
 @pytest.mark.parametrize("url", API, ids=lambda u: u if isinstance(u, str) else None)
