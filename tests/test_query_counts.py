@@ -1,7 +1,7 @@
-"""No N+1 queries: every main page, admin change list and API list asks the database as many times with 20 workflows
-(and their executions, logs, errors, performance records, alerts, rules, channels, routes,
-silences, deliveries and n8n instances) as with 2. A page that runs one query per row shown
-grows with the data; these tests catch it whatever its absolute count.
+"""No N+1 queries: every main page, admin change list and API list asks the database as many
+times with 20 workflows (and their executions, logs, errors, performance records, alerts, rules,
+channels, routes, silences, deliveries and n8n instances) as with 2. A page that runs one query
+per row shown grows with the data; these tests catch it whatever its absolute count.
 
 Each URL is measured with 2 workflows, then again after 18 more are added; each measured request
 follows an unmeasured one, so what a process keeps for a while (content types, the cached service
@@ -33,16 +33,18 @@ SMALL, LARGE = 2, 20
 
 
 def add_workflows(team, start, stop):
-    """Workflows start..stop-1 of the team, each with two executions (a success and a failure), logs
-    on three nodes, an error, a performance record, two alerts, a rule with a channel, a route, a
-    silence, a delivery and an n8n instance."""
+    """Workflows start..stop-1 of the team, each with two executions (a success, and a failure that
+    retries it), logs on three nodes, an error, performance records, two alerts and one of no
+    workflow, a rule with a channel, a route, a current and an expired silence, deliveries and an
+    n8n instance."""
     now = timezone.now()
     workflows = Workflow.objects.bulk_create(
         [Workflow(team=team, external_id=f"wf-{i}", name=f"Workflow {i}", tags=["billing"]) for i in range(start, stop)]
     )
     executions = Execution.objects.bulk_create([
-        Execution(workflow=w, external_id=f"{w.external_id}-{n}", state=state, started_at=now - timedelta(minutes=n + 1),
-                  stopped_at=now - timedelta(minutes=n), duration_ms=1000 + n, mode="trigger")
+        Execution(workflow=w, external_id=f"{w.external_id}-{n}", state=state,
+                  started_at=now - timedelta(minutes=n + 1), stopped_at=now - timedelta(minutes=n),
+                  duration_ms=1000 + n, mode="trigger")
         for w in workflows for n, state in enumerate(["success", "error"])
     ])
     for retry, original in zip(executions[1::2], executions[0::2]):
@@ -70,8 +72,8 @@ def add_workflows(team, start, stop):
         for e in failed for severity in ("critical", "warning")
     ] + [
         # An infrastructure alert: the team's, of no workflow.
-        Alert(team=team, alert_type="resource", severity="warning", title=f"disk {w.external_id}", source="alertmanager",
-              labels={"instance": f"db-{w.external_id}"}, timestamp=now)
+        Alert(team=team, alert_type="resource", severity="warning", title=f"disk {w.external_id}",
+              source="alertmanager", labels={"instance": f"db-{w.external_id}"}, timestamp=now)
         for w in workflows
     ])
     for w in workflows:
