@@ -143,7 +143,6 @@ class Command(BaseCommand):
                 c.execute("SET LOCAL session_replication_role = replica")
                 c.execute("SET LOCAL synchronous_commit = off")
                 c.execute("SET LOCAL work_mem = '256MB'")
-                c.execute("SELECT setseed(0.42)")
                 c.execute("CREATE TEMP TABLE bench_now ON COMMIT DROP AS SELECT %s::timestamptz AS t", [now])
             step("truncate", f"TRUNCATE {table(Team)}, {table(Workflow)}, {table(Execution)}, {table(ExecutionLog)}, "
                              f"{table(WorkflowError)}, {table(Alert)} RESTART IDENTITY CASCADE")
