@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last: the whole chain and the view run in one thread under ASGI (monitoring/sync_chain.py).
+    "monitoring.sync_chain.SyncChainMiddleware",
 ]
 
 if DEBUG:
