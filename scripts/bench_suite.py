@@ -15,7 +15,6 @@ median of --runs runs. Ingest rates are medians of --runs runs too, each run wit
 """
 
 import argparse
-import io
 import json
 import os
 import statistics
