@@ -7,10 +7,12 @@ the executions of the window; hourly rollups can replace that without changing t
 from collections import defaultdict
 from datetime import timedelta
 
+from django.db import connection
+from django.db.models import Aggregate, Count, FloatField, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from .access import Principal, scope
-from .models import FAILED_STATES, Alert, Execution, ExecutionLog, ExecutionState, PerformanceMetric, WorkflowError
+from .models import FAILED_STATES, Alert, Execution, ExecutionLog, ExecutionState, PerformanceMetric, Workflow, WorkflowError
 
 # period -> (length, bucket size)
 PERIODS = {
@@ -23,11 +25,13 @@ STATS_WINDOW = timedelta(days=7)  # per-workflow success rate and p95
 
 
 def percentile(values, p):
-    """The p-th percentile (0-100) by linear interpolation, or None for no values."""
+    """The p-th percentile (0-100) by linear interpolation, or None for no values. The same
+    floating-point steps as PostgreSQL's percentile_cont(p / 100), so that the demo (SQLite) and
+    PostgreSQL round alike: position (n - 1) * (p / 100), then low + (high - low) * fraction."""
     data = sorted(v for v in values if v is not None)
     if not data:
         return None
-    k = (len(data) - 1) * p / 100
+    k = (len(data) - 1) * (p / 100)
     low = int(k)
     high = min(low + 1, len(data) - 1)
     return round(data[low] + (data[high] - data[low]) * (k - low))
@@ -41,29 +45,31 @@ def _executions(principal, since, workflows=None):
 
 
 def overview(principal: Principal, period="24h", now=None):
-    """Cards and chart series for the overview page."""
+    """Cards and chart series for the overview page. On PostgreSQL one aggregate query (a
+    ROLLUP: one row per bucket plus the period's total) computes them; elsewhere (SQLite in the
+    demo) Python reads the period's executions. Both give the same answer."""
     now = now or timezone.now()
     length, step = PERIODS[period]
     start = now - length
-    rows = list(_executions(principal, start).values_list("started_at", "state", "duration_ms"))
-    buckets = []
     count = int(length / step)
+    executions = _executions(principal, start)
+    if connection.vendor == "postgresql":
+        totals, per_bucket = _overview_sql(executions, start, step, count)
+    else:
+        totals, per_bucket = _overview_python(executions, start, step, count)
+    buckets = []
     for i in range(count):
-        b_start = start + step * i
-        buckets.append({"start": b_start, "success": 0, "failed": 0, "other": 0, "durations": []})
-    for started, state, duration in rows:
-        index = min(int((started - start) / step), count - 1)
-        bucket = buckets[index]
-        key = "success" if state == ExecutionState.SUCCESS else "failed" if state in FAILED_STATES else "other"
-        bucket[key] += 1
-        if duration is not None:
-            bucket["durations"].append(duration)
-    for bucket in buckets:
-        finished = bucket["success"] + bucket["failed"]
-        bucket["error_rate"] = round(bucket["failed"] * 100 / finished, 1) if finished else None
-        bucket["p95"] = percentile(bucket.pop("durations"), 95)
-    durations = [d for _, _, d in rows if d is not None]
-    successes = sum(1 for _, s, _ in rows if s == ExecutionState.SUCCESS)
+        b = per_bucket.get(i, {"total": 0, "success": 0, "failed": 0, "p95": None})
+        finished = b["success"] + b["failed"]
+        buckets.append({
+            "start": start + step * i,
+            "success": b["success"],
+            "failed": b["failed"],
+            "other": b["total"] - finished,
+            "error_rate": round(b["failed"] * 100 / finished, 1) if finished else None,
+            "p95": b["p95"],
+        })
+    total = totals["total"]
     open_counts = {
         "open_errors": scope(WorkflowError.objects.filter(resolved=False), principal).count(),
         "unacknowledged_alerts": unacknowledged_alerts(principal),
@@ -72,13 +78,72 @@ def overview(principal: Principal, period="24h", now=None):
         "period": period,
         "start": start,
         "end": now,
-        "executions": len(rows),
-        "success_rate": round(successes * 100 / len(rows), 2) if rows else None,
-        "average_duration": round(sum(durations) / len(durations)) if durations else None,
-        "p95_duration": percentile(durations, 95),
+        "executions": total,
+        "success_rate": round(totals["success"] * 100 / total, 2) if total else None,
+        "average_duration": round(totals["duration_sum"] / totals["timed"]) if totals["timed"] else None,
+        "p95_duration": totals["p95"],
         **open_counts,
         "series": buckets,
     }
+
+
+def _bucket_totals(total=0, success=0, failed=0, duration_sum=0, timed=0, p95=None):
+    return {"total": total, "success": success, "failed": failed, "duration_sum": duration_sum, "timed": timed,
+            "p95": p95}
+
+
+def _overview_sql(executions, start, step, count):
+    """(period totals, bucket index -> totals), aggregated by PostgreSQL in one query. A bucket is
+    floor((started_at - start) / step), the last one also taking anything later (as in Python)."""
+    inner, params = executions.order_by().values("started_at", "state", "duration_ms").query.sql_with_params()
+    sql = f"""
+        SELECT bucket, COUNT(*), COUNT(*) FILTER (WHERE state = %s), COUNT(*) FILTER (WHERE state = ANY(%s)),
+               SUM(duration_ms), COUNT(duration_ms),
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms)
+        FROM (
+            SELECT LEAST(FLOOR(EXTRACT(EPOCH FROM (e.started_at - %s)) / %s), %s)::int AS bucket,
+                   e.state, e.duration_ms
+            FROM ({inner}) AS e
+        ) AS b
+        GROUP BY ROLLUP (bucket)
+    """
+    head = (ExecutionState.SUCCESS.value, [s.value for s in FAILED_STATES], start, int(step.total_seconds()), count - 1)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*head, *params))
+        rows = cursor.fetchall()
+    totals, per_bucket = _bucket_totals(), {}
+    for bucket, total, success, failed, duration_sum, timed, p95 in rows:
+        entry = _bucket_totals(total, success, failed, int(duration_sum or 0), timed, _ms(p95))
+        if bucket is None:
+            totals = entry
+        else:
+            per_bucket[bucket] = entry
+    return totals, per_bucket
+
+
+def _overview_python(executions, start, step, count):
+    """The same answer as _overview_sql, computed here from the period's executions."""
+    rows = list(executions.values_list("started_at", "state", "duration_ms"))
+    groups = defaultdict(list)
+    for row in rows:
+        groups[min(int((row[0] - start) / step), count - 1)].append(row)
+    return _python_totals(rows), {i: _python_totals(group) for i, group in groups.items()}
+
+
+def _python_totals(rows):
+    durations = [d for _, _, d in rows if d is not None]
+    return _bucket_totals(
+        len(rows),
+        sum(1 for _, s, _ in rows if s == ExecutionState.SUCCESS),
+        sum(1 for _, s, _ in rows if s in FAILED_STATES),
+        sum(durations),
+        len(durations),
+        percentile(durations, 95),
+    )
+
+
+def _ms(value):
+    return None if value is None else round(value)
 
 
 def unacknowledged_alerts(principal: Principal):
@@ -88,50 +153,57 @@ def unacknowledged_alerts(principal: Principal):
 
 def workflow_rows(principal: Principal, workflows, now=None):
     """Per workflow: latest execution, success rate and p95 duration over the last 7 days.
-    Three queries whatever the number of workflows."""
+    Two queries whatever the number of workflows: the latest executions (one index probe per
+    workflow), and the counts and p95 grouped by workflow (in PostgreSQL; in Python elsewhere)."""
     now = now or timezone.now()
     workflows = list(workflows)
     pks = [w.pk for w in workflows]
-    latest = {}
-    for e in (
-        Execution.objects.filter(workflow_id__in=pks)
-        .order_by("workflow_id", "-started_at")
-        .distinct("workflow_id")
-        if _supports_distinct_on()
-        else _latest_fallback(pks)
-    ):
-        latest[e.workflow_id] = e
-    durations = defaultdict(list)
-    counts = defaultdict(lambda: [0, 0])
-    for wf, state, duration in Execution.objects.filter(
-        workflow_id__in=pks, started_at__gte=now - STATS_WINDOW
-    ).values_list("workflow_id", "state", "duration_ms"):
-        counts[wf][0] += 1
-        counts[wf][1] += state == ExecutionState.SUCCESS
-        if duration is not None:
-            durations[wf].append(duration)
+    newest = Execution.objects.filter(workflow=OuterRef("pk")).order_by("-started_at").values("pk")[:1]
+    latest_pks = Workflow.objects.filter(pk__in=pks).annotate(latest=Subquery(newest)).values("latest")
+    latest = {e.workflow_id: e for e in Execution.objects.filter(pk__in=latest_pks)}
+    window = Execution.objects.filter(workflow_id__in=pks, started_at__gte=now - STATS_WINDOW).order_by()
+    stats = _window_stats_sql(window) if connection.vendor == "postgresql" else _window_stats_python(window)
     rows = []
     for w in workflows:
-        total, ok = counts[w.pk]
+        total, ok, p95 = stats.get(w.pk, (0, 0, None))
         rows.append({
             "workflow": w,
             "latest": latest.get(w.pk),
             "executions": total,
             "success_rate": round(ok * 100 / total, 1) if total else None,
-            "p95_duration": percentile(durations[w.pk], 95),
+            "p95_duration": p95,
         })
     return rows
 
 
-def _supports_distinct_on():
-    from django.db import connection
+class _Percentile(Aggregate):
+    """PostgreSQL's percentile_cont: linear interpolation, as percentile() does."""
 
-    return connection.features.can_distinct_on_fields
+    function = "percentile_cont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
 
 
-def _latest_fallback(pks):
-    # SQLite (the demo) has no DISTINCT ON: one small query per workflow is fine at demo scale.
-    return [e for pk in pks if (e := Execution.objects.filter(workflow_id=pk).order_by("-started_at").first())]
+def _window_stats_sql(window):
+    """workflow pk -> (executions, successes, p95 duration), grouped by PostgreSQL."""
+    grouped = window.values("workflow_id").annotate(
+        total=Count("pk"),
+        ok=Count("pk", filter=Q(state=ExecutionState.SUCCESS)),
+        p95=_Percentile("duration_ms", fraction=0.95),
+    )
+    return {g["workflow_id"]: (g["total"], g["ok"], _ms(g["p95"])) for g in grouped}
+
+
+def _window_stats_python(window):
+    """The same answer as _window_stats_sql, computed here (SQLite in the demo)."""
+    durations = defaultdict(list)
+    counts = defaultdict(lambda: [0, 0])
+    for wf, state, duration in window.values_list("workflow_id", "state", "duration_ms"):
+        counts[wf][0] += 1
+        counts[wf][1] += state == ExecutionState.SUCCESS
+        if duration is not None:
+            durations[wf].append(duration)
+    return {wf: (total, ok, percentile(durations[wf], 95)) for wf, (total, ok) in counts.items()}
 
 
 def node_timings(execution):
