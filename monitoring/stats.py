@@ -1,7 +1,9 @@
 """Statistics for the web UI: percentiles, time series, per-workflow rows, node timings.
 
-Computed here, not in views, so the pages, the API and a future MCP server agree. Today they read
-the executions of the window; hourly rollups can replace that without changing the answers.
+Computed here, not in views, so the pages, the API and a future MCP server agree. On PostgreSQL
+the overview and the workflow rows are aggregated in SQL (counts with FILTER, percentile_cont);
+other databases (SQLite in the demo) compute the same figures in Python. Both still scan the
+executions of the window: hourly rollups can replace that without changing the answers.
 """
 
 from collections import defaultdict
