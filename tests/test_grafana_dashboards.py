@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+from tests.child_process import scrape_exporter
 import pytest
 import redis
 import yaml
@@ -182,27 +183,6 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def scrape_exporter(command, port, path="/metrics", env=None):
-    """Start a real exporter, read one answer of `path` on its port, stop it."""
-    binary = shutil.which(command[0])
-    assert binary, f"{command[0]} is not installed (Debian package {command[0]})"
-    process = subprocess.Popen([binary, *command[1:]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               env={**os.environ, **(env or {})})
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=15) as answer:
-                    return answer.read().decode()
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"{command[0]} did not answer: {process.stdout.read().decode()[-2000:]}")
-                time.sleep(0.2)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

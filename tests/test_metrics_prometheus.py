@@ -7,7 +7,6 @@ web process, the delivery and the task runs from the worker."""
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -21,6 +20,7 @@ from alerts import delivery
 from alerts.channels import webhook
 from alerts.models import Channel, Route
 from monitoring.models import ServiceToken, Team
+from tests.child_process import Process
 from tests.daphne_server import DaphneServer, database_url, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,29 +28,6 @@ TOKEN = "metrics-token-0123456789abcdef"
 
 pytestmark = [pytest.mark.stack_validation, pytest.mark.django_db(transaction=True),
               pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus (Debian package prometheus)")]
-
-
-class Process:
-    """A child process with its output in a file, stopped at the end."""
-
-    def __init__(self, args, env, log_path):
-        self.args, self.env, self.log_path = args, env, log_path
-
-    def __enter__(self):
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        return self
-
-    def __exit__(self, *exc):
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def log(self):
-        return Path(self.log_path).read_text(errors="replace")
 
 
 def _post(url, body, token):

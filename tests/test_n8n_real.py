@@ -9,7 +9,6 @@ execution is an alert within seconds, without any poll. A workflow n8n deactivat
 
 import os
 import secrets
-import subprocess
 import sys
 import time
 from datetime import datetime
@@ -24,8 +23,9 @@ from monitoring.models import (Alert, Execution, ExecutionLog, PerformanceMetric
 from n8n_mirror import sync
 from n8n_mirror.models import N8nInstance
 
+from tests.child_process import Process
 from tests.daphne_server import DaphneServer, database_url
-from tests.n8n_server import HOOK_FILE, ROOT, VERSIONS, N8nServer, TargetServer, free_port, workflow_definitions
+from tests.n8n_server import HOOK_FILE, VERSIONS, N8nServer, TargetServer, free_port, workflow_definitions
 
 pytestmark = [pytest.mark.n8n_live, pytest.mark.django_db(transaction=True)]
 
@@ -46,27 +46,10 @@ EXPECTED_FAILURES = {
 }
 
 
-class CeleryWorker:
+def celery_worker(env, log_path):
     """A real Celery worker (solo pool) on the test's Redis and database, as production runs one."""
-
-    def __init__(self, env):
-        self.env = env
-        self.process = None
-
-    def __enter__(self):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=WARNING",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return self
-
-    def __exit__(self, *exc):
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+    return Process([sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=WARNING",
+                    "--without-gossip", "--without-mingle", "--without-heartbeat"], env, log_path)
 
 
 @pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"n8n-{v[0]}-{v[1]}-data-in-{v[3]}")
@@ -239,7 +222,7 @@ def test_without_its_api_executions_whose_data_n8n_keeps_elsewhere_are_mirrored_
         instance.data_unavailable_note
 
 
-def test_a_failing_execution_is_an_alert_within_seconds_through_the_hook(live):
+def test_a_failing_execution_is_an_alert_within_seconds_through_the_hook(live, tmp_path):
     team = _team()
     rule = AlertRule(team=team, name="Any failure", kind="execution_failed", params={}, severity="critical")
     validate_rule(rule)
@@ -248,7 +231,7 @@ def test_a_failing_execution_is_an_alert_within_seconds_through_the_hook(live):
                                        token_hash=hash_token(live["hook_token"]))
     # The poll is not running (no beat): whatever is mirrored here came through the hook.
     instance = _api_instance(live, team, pk=HOOK_INSTANCE_ID, hook_token=hook, cursor="999999")
-    with live["flowtower"], CeleryWorker({**os.environ, **live["env"], "FLOWTOWER_WORKER_METRICS_PORT": "0"}):
+    with live["flowtower"], celery_worker({**os.environ, **live["env"], "FLOWTOWER_WORKER_METRICS_PORT": "0"}, tmp_path / "worker.log"):
         time.sleep(2)  # the worker connects to Redis
         triggered = time.monotonic()
         live["n8n"].trigger("invoice-fetch")

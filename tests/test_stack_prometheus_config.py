@@ -9,13 +9,13 @@ import re
 import shutil
 import socket
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
+
+from tests.child_process import scrape_exporter
 
 pytestmark = pytest.mark.stack_validation
 
@@ -175,28 +175,6 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def scrape(command, port, env=None):
-    """Start a real exporter on a free port, read its /metrics once, stop it."""
-    binary = shutil.which(command[0])
-    if not binary:
-        pytest.skip(f"{command[0]} is not installed (scripts/ensure_observability_tools.sh)")
-    process = subprocess.Popen([binary, *command[1:]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               env={**os.environ, **(env or {})})
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=15) as answer:
-                    return answer.read().decode()
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"{command[0]} did not answer: {process.stdout.read().decode()[-2000:]}")
-                time.sleep(0.2)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 @pytest.fixture
 def exported(client, settings, db):
     """Names Flowtower's /metrics (read as Prometheus reads it, with the token) and the node,
@@ -210,15 +188,15 @@ def exported(client, settings, db):
     names = exposition_names(answer.content.decode())
 
     port = free_port()
-    names |= exposition_names(scrape(["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{port}"], port))
+    names |= exposition_names(scrape_exporter(["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{port}"], port))
     database = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
     port = free_port()
-    names |= exposition_names(scrape(
+    names |= exposition_names(scrape_exporter(
         ["prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{port}"], port,
         env={"DATA_SOURCE_NAME": f"postgresql://{database.netloc}/postgres?sslmode=disable"}))
     redis = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     port = free_port()
-    names |= exposition_names(scrape(["prometheus-redis-exporter", "-redis.addr", f"redis://{redis.netloc}",
+    names |= exposition_names(scrape_exporter(["prometheus-redis-exporter", "-redis.addr", f"redis://{redis.netloc}",
                                       "-web.listen-address", f"127.0.0.1:{port}"], port))
     return names | {"probe_success", "up"}
 
