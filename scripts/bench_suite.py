@@ -15,6 +15,7 @@ median of --runs runs. Ingest rates are medians of --runs runs too, each run wit
 """
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -291,6 +292,23 @@ def server_env(database_url, redis_url, static_root, secret_key=SECRET_KEY):
     return env
 
 
+# Benchmarks kept in modules of their own (scripts/bench_scale_<topic>.py), each with
+# run(ctx) -> [(benchmark, figure, target, met)], in this order: retention last, as it deletes.
+EXTRA_MODULES = ["bench_scale_http", "bench_scale_mirror", "bench_scale_alerts", "bench_scale_retention"]
+
+
+def run_extra(ctx, names, progress=print):
+    """The rows of each named extra module; a module that fails gives a row saying so, not a lost table."""
+    rows = []
+    for name in names:
+        progress(f"  {name} ...")
+        try:
+            rows.extend(importlib.import_module(name).run(ctx))
+        except Exception as exc:  # noqa: BLE001 - one broken benchmark must not lose the others' rows
+            rows.append((name, f"failed: {exc!r}"[:200], "", False))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
@@ -303,6 +321,8 @@ def main():
     parser.add_argument("--budget", type=float, default=30, help="seconds a read run may take (at least 5 requests)")
     parser.add_argument("--ingest-batches", type=int, default=20, help="1,000-log batches per ingest run")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--extra", nargs="*", default=EXTRA_MODULES, metavar="MODULE",
+                        help="benchmark modules run after the reads and ingest (default: all; none: --extra)")
     args = parser.parse_args()
 
     env = server_env(args.database_url, args.redis_url, ROOT / "var" / "bench_static")
@@ -319,6 +339,9 @@ def main():
         rows = run_suite([s.url for s in servers], cookie, token, workflow, args.database_url, runs=args.runs,
                          requests_per_run=args.requests, warmup=args.warmup, budget_seconds=args.budget,
                          ingest_batches=args.ingest_batches, progress=lambda line: print(line, flush=True))
+        ctx = {"database_url": args.database_url, "redis_url": args.redis_url, "env": env,
+               "server_urls": [s.url for s in servers], "token": token, "runs": args.runs}
+        rows += run_extra(ctx, args.extra, progress=lambda line: print(line, flush=True))
     finally:
         for server in servers:
             server.stop()
