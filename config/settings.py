@@ -269,6 +269,11 @@ FLOWTOWER_RETENTION_DAYS = {
     "executions": env.int("FLOWTOWER_RETENTION_EXECUTIONS_DAYS", default=180),
 }
 FLOWTOWER_PRUNE_CHUNK = env.int("FLOWTOWER_PRUNE_CHUNK", default=5000)
+# A directory where retention writes each execution-log partition before dropping it (gzip CSV,
+# `manage.py load_archive FILE` loads one back); empty: partitions are dropped without an archive.
+FLOWTOWER_ARCHIVE_DIR = env.str("FLOWTOWER_ARCHIVE_DIR", default="")
+if FLOWTOWER_ARCHIVE_DIR and not Path(FLOWTOWER_ARCHIVE_DIR).is_absolute():
+    raise ImproperlyConfigured(f"FLOWTOWER_ARCHIVE_DIR must be an absolute path (got {FLOWTOWER_ARCHIVE_DIR!r}).")
 FLOWTOWER_BATCH_MAX_ITEMS = env.int("FLOWTOWER_BATCH_MAX_ITEMS", default=1000)
 FLOWTOWER_MAX_LIMIT = env.int("FLOWTOWER_MAX_LIMIT", default=1000)
 FLOWTOWER_MAX_METADATA_BYTES = env.int("FLOWTOWER_MAX_METADATA_BYTES", default=64 * 1024)

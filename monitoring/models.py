@@ -187,9 +187,15 @@ class LogLevel(models.TextChoices):
 
 
 class ExecutionLog(models.Model):
+    # On PostgreSQL the table is partitioned by day of `timestamp` (migration 0009, monitoring/partitions.py)
+    # and its primary key is (id, timestamp), as a partitioned table's must include the partition key.
+    # Django keeps `id` as the model's key: it never checks the database's, and ids are random UUIDs.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="logs", db_index=False)
-    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="logs", db_index=False)
+    # No database constraint: it would make each deleted execution probe every partition; deleting an
+    # execution still deletes its logs (Django's cascade, or retention's delete by execution ids).
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="logs", db_index=False,
+                                  db_constraint=False)
     log_level = models.CharField(max_length=8, choices=LogLevel.choices)
     message = models.TextField()
     timestamp = models.DateTimeField(default=timezone.now)

@@ -24,6 +24,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from monitoring import partitions
 from monitoring.models import Alert, Execution, ExecutionLog, Membership, Team, Workflow, WorkflowError
 
 MARKER = "bench_dataset_marker"
@@ -146,6 +147,9 @@ class Command(BaseCommand):
                 c.execute("CREATE TEMP TABLE bench_now ON COMMIT DROP AS SELECT %s::timestamptz AS t", [now])
             step("truncate", f"TRUNCATE {table(Team)}, {table(Workflow)}, {table(Execution)}, {table(ExecutionLog)}, "
                              f"{table(WorkflowError)}, {table(Alert)} RESTART IDENTITY CASCADE")
+            # A daily log partition for each day of the period (PostgreSQL's partitioned log table), so
+            # the logs land there and retention can drop them, not in the default partition.
+            partitions.ensure_partitions(days_back=p["days"] + 1, now=now)
             step("teams", *self._teams_sql(p))
             step("workflows", self._workflows_sql(p),
                  f"SELECT setval(pg_get_serial_sequence('{Workflow._meta.db_table}', 'id'), greatest({p['workflows']}, 1))")
