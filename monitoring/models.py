@@ -19,6 +19,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 
@@ -167,6 +168,9 @@ class Execution(models.Model):
         indexes = [
             models.Index(fields=["workflow", "-started_at"], name="execution_wf_started"),
             models.Index(fields=["state", "-started_at"], name="execution_state_started"),
+            # The partial hours at the edges of a period, across all of a team's workflows
+            # (monitoring.rollups reads whole hours and days from the rollups, the rest here).
+            models.Index(fields=["-started_at"], name="execution_started"),
         ]
         ordering = ["-started_at"]
 
@@ -263,6 +267,63 @@ class WorkflowError(models.Model):
 
     def __str__(self):
         return f"{self.error_type}/{self.severity}: {self.error_message[:60]}"
+
+
+class RollupLevel(models.IntegerChoices):
+    """What a rollup row sums: one workflow or a whole team, over an hour or a UTC day."""
+
+    WORKFLOW_HOUR = 1, "Workflow, hour"
+    WORKFLOW_DAY = 2, "Workflow, day"
+    TEAM_HOUR = 3, "Team, hour"
+    TEAM_DAY = 4, "Team, day"
+
+
+def _rollup_key():
+    # Team rows have no workflow: COALESCE makes (level, team, workflow, bucket) unique with it
+    # missing too, and ON CONFLICT names this expression (monitoring.rollups, migration 0010).
+    return (models.F("level"), models.F("team"), Coalesce("workflow", 0), models.F("bucket_start"))
+
+
+class ExecutionRollup(models.Model):
+    """Executions that started in a bucket (an hour or a UTC day, of one workflow or one team),
+    split by duration_bucket: a log-spaced histogram bin of duration_ms (-1: no duration yet), so
+    that percentiles can be estimated from the rows (monitoring.rollups; docs/rollups.md).
+    Maintained by PostgreSQL triggers on the executions table; never deleted by retention."""
+
+    level = models.PositiveSmallIntegerField(choices=RollupLevel.choices)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", db_index=False)
+    workflow = models.ForeignKey(Workflow, null=True, on_delete=models.CASCADE, related_name="+", db_index=False)
+    bucket_start = models.DateTimeField()
+    duration_bucket = models.SmallIntegerField()
+    total = models.IntegerField(default=0)
+    success = models.IntegerField(default=0)
+    error = models.IntegerField(default=0)
+    crashed = models.IntegerField(default=0)
+    canceled = models.IntegerField(default=0)
+    duration_sum = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(*_rollup_key(), models.F("duration_bucket"), name="execution_rollup_key"),
+        ]
+
+
+class ErrorRollup(models.Model):
+    """Errors recorded in a bucket (an hour or a UTC day, of one workflow or one team): all, the
+    critical ones, and the critical and high ones still unresolved. Maintained by PostgreSQL
+    triggers on the errors table; never deleted by retention."""
+
+    level = models.PositiveSmallIntegerField(choices=RollupLevel.choices)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", db_index=False)
+    workflow = models.ForeignKey(Workflow, null=True, on_delete=models.CASCADE, related_name="+", db_index=False)
+    bucket_start = models.DateTimeField()
+    total = models.IntegerField(default=0)
+    critical = models.IntegerField(default=0)
+    open_critical = models.IntegerField(default=0)
+    open_high = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(*_rollup_key(), name="error_rollup_key")]
 
 
 class PerformanceMetric(models.Model):

@@ -1,9 +1,11 @@
 """Statistics for the web UI: percentiles, time series, per-workflow rows, node timings.
 
-Computed here, not in views, so the pages, the API and a future MCP server agree. On PostgreSQL
-the overview and the workflow rows are aggregated in SQL (counts with FILTER, percentile_cont);
-other databases (SQLite in the demo) compute the same figures in Python. Both still scan the
-executions of the window: hourly rollups can replace that without changing the answers.
+Computed here, not in views, so the pages, the API and the MCP server agree. On PostgreSQL the
+overview and the workflow rows read the hourly and daily rollups (monitoring.rollups): exact
+counts, p95 estimated from the duration histogram within rollups.PERCENTILE_BOUND. Other
+databases (SQLite in the demo) compute the same counts from the executions in Python, with exact
+percentiles. The chart's buckets are aligned to their step in UTC (whole hours, days), the first
+one starting before the period and counting only what is in it.
 """
 
 from collections import defaultdict
@@ -13,6 +15,7 @@ from django.db import connection
 from django.db.models import Aggregate, Count, FloatField, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from . import rollups
 from .access import Principal, scope
 from .models import FAILED_STATES, Alert, Execution, ExecutionLog, ExecutionState, PerformanceMetric, Workflow, WorkflowError
 
@@ -53,18 +56,18 @@ def overview(principal: Principal, period="24h", now=None):
     now = now or timezone.now()
     length, step = PERIODS[period]
     start = now - length
-    count = int(length / step)
-    executions = _executions(principal, start)
-    if connection.vendor == "postgresql":
-        totals, per_bucket = _overview_sql(executions, start, step, count)
+    chart_start = rollups.floor_to(start, step)
+    count = int((rollups.floor_to(now, step) - chart_start) / step) + 1
+    if rollups.available():
+        totals, per_bucket = _overview_rollups(principal, start, chart_start, step, count)
     else:
-        totals, per_bucket = _overview_python(executions, start, step, count)
+        totals, per_bucket = _overview_python(_executions(principal, start), chart_start, step, count)
     buckets = []
     for i in range(count):
         b = per_bucket.get(i, {"total": 0, "success": 0, "failed": 0, "p95": None})
         finished = b["success"] + b["failed"]
         buckets.append({
-            "start": start + step * i,
+            "start": chart_start + step * i,
             "success": b["success"],
             "failed": b["failed"],
             "other": b["total"] - finished,
@@ -92,6 +95,26 @@ def overview(principal: Principal, period="24h", now=None):
 def _bucket_totals(total=0, success=0, failed=0, duration_sum=0, timed=0, p95=None):
     return {"total": total, "success": success, "failed": failed, "duration_sum": duration_sum, "timed": timed,
             "p95": p95}
+
+
+def _overview_rollups(principal, start, chart_start, step, count):
+    """(period totals, bucket index -> totals) from the rollups: one query. Daily rollups serve
+    only charts of daily buckets (a day must not straddle two of them)."""
+    groups = rollups.executions(rollups.teams_target(principal.team_ids()), start, None, (chart_start, step, count),
+                                use_days=step % rollups.DAY == timedelta(0))
+    whole = rollups.Totals()
+    per_bucket = {}
+    for i, t in groups.items():
+        per_bucket[i] = _from_rollup(t)
+        for name in ("total", "success", "error", "crashed", "canceled", "duration_sum"):
+            setattr(whole, name, getattr(whole, name) + getattr(t, name))
+        for duration_bin, n in t.histogram.items():
+            whole.histogram[duration_bin] += n
+    return _from_rollup(whole), per_bucket
+
+
+def _from_rollup(t):
+    return _bucket_totals(t.total, t.success, t.failed, t.duration_sum, t.timed, t.percentile(95))
 
 
 def _overview_sql(executions, start, step, count):
@@ -156,15 +179,20 @@ def unacknowledged_alerts(principal: Principal):
 def workflow_rows(principal: Principal, workflows, now=None):
     """Per workflow: latest execution, success rate and p95 duration over the last 7 days.
     Two queries whatever the number of workflows: the latest executions (one index probe per
-    workflow), and the counts and p95 grouped by workflow (in PostgreSQL; in Python elsewhere)."""
+    workflow), and the counts and histograms by workflow from the rollups (on PostgreSQL; from
+    the executions in Python elsewhere)."""
     now = now or timezone.now()
     workflows = list(workflows)
     pks = [w.pk for w in workflows]
     newest = Execution.objects.filter(workflow=OuterRef("pk")).order_by("-started_at").values("pk")[:1]
     latest_pks = Workflow.objects.filter(pk__in=pks).annotate(latest=Subquery(newest)).values("latest")
     latest = {e.workflow_id: e for e in Execution.objects.filter(pk__in=latest_pks)}
-    window = Execution.objects.filter(workflow_id__in=pks, started_at__gte=now - STATS_WINDOW).order_by()
-    stats = _window_stats_sql(window) if connection.vendor == "postgresql" else _window_stats_python(window)
+    if rollups.available():
+        per_workflow = rollups.executions(rollups.workflows_target(workflows), now - STATS_WINDOW, None, "workflow")
+        stats = {pk: (t.total, t.success, t.percentile(95)) for pk, t in per_workflow.items()}
+    else:
+        window = Execution.objects.filter(workflow_id__in=pks, started_at__gte=now - STATS_WINDOW).order_by()
+        stats = _window_stats_python(window)
     rows = []
     for w in workflows:
         total, ok, p95 = stats.get(w.pk, (0, 0, None))
