@@ -15,7 +15,8 @@ a RetentionRun (visible in admin); the audit trail records the run, not each of 
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from . import partitions
@@ -65,25 +66,33 @@ def _dependents(model):
             if f.auto_created and not f.concrete and (f.one_to_one or f.one_to_many)]
 
 
-def delete_rows(model, pks):
+def _keys(pks, using):
+    """What `field__in=` gets: on PostgreSQL one array parameter (thousands of placeholders cost
+    Django and psycopg more than the statement itself), elsewhere the list."""
+    if connections[using].vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s)", [list(pks)])
+    return pks
+
+
+def delete_rows(model, pks, using=DEFAULT_DB_ALIAS):
     """Delete the rows `pks` of `model` and apply each foreign key's on_delete to the rows pointing
     at them, set-wise: CASCADE deletes them (recursively), SET_NULL clears the key, DO_NOTHING
     leaves them. Sends no signals and loads no objects (QuerySet._raw_delete is Django's own
     fast-delete path). Any other on_delete (PROTECT, RESTRICT, SET_DEFAULT) is refused."""
+    keys = _keys(pks, using)
     for relation in _dependents(model):
         field = relation.field
-        pointing = relation.related_model._base_manager.filter(**{f"{field.name}__in": pks})
+        pointing = relation.related_model._base_manager.using(using).filter(**{f"{field.name}__in": keys})
         if relation.on_delete is models.CASCADE:
             if _dependents(relation.related_model):
-                delete_rows(relation.related_model, list(pointing.values_list("pk", flat=True)))
+                delete_rows(relation.related_model, list(pointing.values_list("pk", flat=True)), using)
             else:
-                pointing._raw_delete(pointing.db)
+                pointing._raw_delete(using)
         elif relation.on_delete is models.SET_NULL:
             pointing.update(**{field.name: None})
         elif relation.on_delete is not models.DO_NOTHING:
             raise ValueError(f"retention cannot apply {relation.on_delete.__name__} of {field}")
-    rows = model._base_manager.filter(pk__in=pks)
-    return rows._raw_delete(rows.db)
+    return model._base_manager.using(using).filter(pk__in=keys)._raw_delete(using)
 
 
 def _delete_in_chunks(queryset, chunk, on_chunk):
@@ -98,7 +107,7 @@ def _delete_in_chunks(queryset, chunk, on_chunk):
         if not pks:
             return deleted
         with transaction.atomic():
-            delete_rows(queryset.model, pks)
+            delete_rows(queryset.model, pks, queryset.db)
         after = pks[-1]
         deleted += len(pks)
         on_chunk(len(pks))
@@ -115,8 +124,8 @@ def _delete_logs_in_chunks(cutoff, chunk, on_chunk):
         if not pks:
             return deleted
         with transaction.atomic():
-            rows = ExecutionLog.objects.filter(pk__in=pks, timestamp__lt=cutoff)
-            rows._raw_delete(rows.db)
+            rows = ExecutionLog.objects.filter(pk__in=_keys(pks, expired_logs.db), timestamp__lt=cutoff)
+            rows._raw_delete(expired_logs.db)
         deleted += len(pks)
         on_chunk(len(pks))
 
