@@ -270,12 +270,14 @@ class WorkflowError(models.Model):
 
 
 class RollupLevel(models.IntegerChoices):
-    """What a rollup row sums: one workflow or a whole team, over an hour or a UTC day."""
+    """What a rollup row sums: one workflow or a whole team, over an hour or a UTC day (teams also
+    over 6 hours)."""
 
     WORKFLOW_HOUR = 1, "Workflow, hour"
     WORKFLOW_DAY = 2, "Workflow, day"
     TEAM_HOUR = 3, "Team, hour"
     TEAM_DAY = 4, "Team, day"
+    TEAM_QUARTER_DAY = 5, "Team, 6 hours"  # the 7-day overview chart's buckets
 
 
 def _rollup_key():

@@ -98,10 +98,12 @@ def _bucket_totals(total=0, success=0, failed=0, duration_sum=0, timed=0, p95=No
 
 
 def _overview_rollups(principal, start, chart_start, step, count):
-    """(period totals, bucket index -> totals) from the rollups: one query. Daily rollups serve
-    only charts of daily buckets (a day must not straddle two of them)."""
+    """(period totals, bucket index -> totals) from the rollups: one query. A rollup row must fall
+    in one chart bucket: daily and 6-hour team rows serve charts of that step, hour rows hourly
+    or coarser ones; 5-minute buckets read raw rows only (a period of 1 h)."""
+    coarse = step if step in (rollups.DAY, rollups.QUARTER_DAY) else None
     groups = rollups.executions(rollups.teams_target(principal.team_ids()), start, None, (chart_start, step, count),
-                                use_days=step % rollups.DAY == timedelta(0))
+                                coarse, raw_only=step < rollups.HOUR)
     whole = rollups.Totals()
     per_bucket = {}
     for i, t in groups.items():

@@ -17,18 +17,31 @@ EXEC_SUMS = ("total", "success", "error", "crashed", "canceled", "duration_sum")
 ERROR_SUMS = ("total", "critical", "open_critical", "open_high")
 
 
+# (level, team rows?, the bucket of an hour): workflow and team rows per hour and per UTC day, and
+# team rows per 6 hours (the 7-day overview chart's buckets).
+HOUR_OF = "{h}"
+DAY_OF = "date_trunc('day', {h}, 'UTC')"
+QUARTER_DAY_OF = ("(date_trunc('day', {h}, 'UTC') + floor(extract(hour FROM {h} AT TIME ZONE 'UTC') / 6) "
+                  "* interval '6 hours')")
+LEVELS = [(1, False, HOUR_OF), (2, False, DAY_OF), (3, True, HOUR_OF), (4, True, DAY_OF), (5, True, QUARTER_DAY_OF)]
+
+
 def _levels(source, sums, extra=()):
-    """The four levels (workflow/team x hour/day) of `source` (a relation with team_id,
-    workflow_id, hour, the `extra` key columns and the `sums`), as one SELECT."""
+    """Every level (LEVELS) of `source` (a relation with team_id, workflow_id, hour, the `extra`
+    key columns and the `sums`), as one SELECT."""
     keys = "".join(f", {k}" for k in extra)
     summed = ", ".join(f"sum({c})" for c in sums)
-    day = "date_trunc('day', hour, 'UTC')"
-    return f"""
-        SELECT 1 AS level, team_id, workflow_id, hour AS bucket_start{keys}, {", ".join(sums)} FROM {source}
-        UNION ALL SELECT 2, team_id, workflow_id, {day}{keys}, {summed} FROM {source}
-            GROUP BY team_id, workflow_id, {day}{keys}
-        UNION ALL SELECT 3, team_id, NULL, hour{keys}, {summed} FROM {source} GROUP BY team_id, hour{keys}
-        UNION ALL SELECT 4, team_id, NULL, {day}{keys}, {summed} FROM {source} GROUP BY team_id, {day}{keys}"""
+    parts = []
+    for level, team_row, bucket_of in LEVELS:
+        bucket = bucket_of.format(h="hour")
+        if level == 1:  # the source's own rows
+            parts.append(f"SELECT 1 AS level, team_id, workflow_id, hour AS bucket_start{keys}, {', '.join(sums)} "
+                         f"FROM {source}")
+            continue
+        workflow = "NULL::bigint" if team_row else "workflow_id"
+        group = f"team_id, {'' if team_row else 'workflow_id, '}{bucket}{keys}"
+        parts.append(f"SELECT {level}, team_id, {workflow}, {bucket}{keys}, {summed} FROM {source} GROUP BY {group}")
+    return "\n        UNION ALL ".join(parts)
 
 
 def _upsert(table, sums, extra, levels_sql):
@@ -158,15 +171,22 @@ CREATE TRIGGER flowtower_rollup_errors_update AFTER UPDATE ON {ERRORS}
 
 
 def _unroll(table, sums, extra):
-    """A deleted workflow's rollups (its foreign key cascade) leave its team's rows too."""
+    """A deleted workflow's rollups (its foreign key cascade) leave its team's rows too: each team
+    level less the workflow hour rows it sums (or, for days, the workflow day rows)."""
     keys = "".join(f", {k}" for k in extra)
     on = " AND ".join(f"r.{k} = g.{k}" for k in ("team_id", "bucket_start", *extra))
+    summed = ", ".join(f"sum({c}) AS {c}" for c in sums)
+    parts = []
+    for level, team_row, bucket_of in LEVELS:
+        if team_row:
+            source_level = 2 if bucket_of == DAY_OF else 1
+            parts.append(f"SELECT {level} AS level, team_id, {bucket_of.format(h='bucket_start')} AS bucket_start"
+                         f"{keys}, {summed} FROM old_rows WHERE level = {source_level} GROUP BY 1, 2, 3{keys}")
     return f"""
 CREATE OR REPLACE FUNCTION {table}_unroll() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE {table} r SET {", ".join(f"{c} = r.{c} - g.{c}" for c in sums)}
-    FROM (SELECT level + 2 AS level, team_id, bucket_start{keys}, {", ".join(f"sum({c}) AS {c}" for c in sums)}
-          FROM old_rows WHERE level IN (1, 2) GROUP BY 1, 2, 3{keys}) g
+    FROM ({" UNION ALL ".join(parts)}) g
     WHERE r.level = g.level AND r.workflow_id IS NULL AND {on};
     RETURN NULL;
 END $$;
@@ -266,7 +286,7 @@ class Migration(migrations.Migration):
             name='ErrorRollup',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.PositiveSmallIntegerField(choices=[(1, 'Workflow, hour'), (2, 'Workflow, day'), (3, 'Team, hour'), (4, 'Team, day')])),
+                ('level', models.PositiveSmallIntegerField(choices=[(1, 'Workflow, hour'), (2, 'Workflow, day'), (3, 'Team, hour'), (4, 'Team, day'), (5, 'Team, 6 hours')])),
                 ('bucket_start', models.DateTimeField()),
                 ('total', models.IntegerField(default=0)),
                 ('critical', models.IntegerField(default=0)),
@@ -278,7 +298,7 @@ class Migration(migrations.Migration):
             name='ExecutionRollup',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.PositiveSmallIntegerField(choices=[(1, 'Workflow, hour'), (2, 'Workflow, day'), (3, 'Team, hour'), (4, 'Team, day')])),
+                ('level', models.PositiveSmallIntegerField(choices=[(1, 'Workflow, hour'), (2, 'Workflow, day'), (3, 'Team, hour'), (4, 'Team, day'), (5, 'Team, 6 hours')])),
                 ('bucket_start', models.DateTimeField()),
                 ('duration_bucket', models.SmallIntegerField()),
                 ('total', models.IntegerField(default=0)),
