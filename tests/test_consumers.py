@@ -286,8 +286,9 @@ async def send_to_team(team, events, omitted=0):
 
     from monitoring.live.groups import team_group
 
-    await get_channel_layer().group_send(team_group(team.pk), {"type": "monitoring.events", "events": encoded(events),
-                                                               "omitted": omitted})
+    group = team_group(team.pk)
+    await get_channel_layer().group_send(group, {"type": "monitoring.events", "group": group,
+                                                 "events": encoded(events), "omitted": omitted})
 
 
 def test_an_event_is_sent_at_once_not_at_the_next_tick(team, make_user, monkeypatch):

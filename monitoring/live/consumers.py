@@ -35,7 +35,9 @@ from django.http import QueryDict
 from ..access import READ, Principal
 from ..metrics import websockets as websocket_metrics
 from ..queries import WorkflowNotFound, find_workflows, visible_workflows
+from .fanout import MESSAGE_TYPE
 from .groups import ALL_TEAMS, team_group, workflow_group
+from .hub import hub
 
 FLUSH_SECONDS = 0.1  # the rate window: at most MAX_PER_FLUSH messages in any window this long
 MAX_PER_FLUSH = 50
@@ -64,11 +66,16 @@ async def refuse(consumer, code):
 
 
 class _LiveConsumer(AsyncJsonWebsocketConsumer):
+    # No channel of its own on the layer: the process's hub (monitoring.live.hub) receives for all
+    # its sockets. Channels gives a consumer a channel only for a configured layer alias, and
+    # get_channel_layer() returns None for this one.
+    channel_layer_alias = "flowtower.live.no-per-socket-channel"
+
     async def connect(self):
         self.joined, self.tasks = [], []
         self.buffer, self.omitted, self.unacked = deque(maxlen=BUFFER_SIZE), 0, 0
         self.sent_at = deque(maxlen=MAX_PER_FLUSH)  # when the latest sends went out: the rate window
-        self.last_sent, self.waking = 0.0, None
+        self.last_sent, self.waking, self.sending = 0.0, None, None
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await refuse(self, CLOSE_UNAUTHENTICATED)
@@ -78,8 +85,7 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
             await refuse(self, CLOSE_NOT_FOUND)
             return
         try:
-            for group in groups:
-                await self.channel_layer.group_add(group, self.channel_name)
+            await hub().join(self, groups)
         except Exception as error:  # Redis unreachable: the page retries with back-off
             logger.warning("live updates unavailable, socket refused: the channel layer failed: %r", error)
             await refuse(self, CLOSE_TRY_AGAIN_LATER)
@@ -108,11 +114,11 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "counted", False):
             websocket_metrics.closed()
             self.counted = False
-        for task in self.tasks + [self.waking]:
+        for task in self.tasks + [self.waking, self.sending]:
             if task is not None:
                 task.cancel()
-        for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.joined:
+            await hub().leave(self, self.joined)
 
     @classmethod
     async def decode_json(cls, text_data):
@@ -129,13 +135,28 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
                 self.unacked = max(0, self.unacked - count)
                 await self._drain()  # acknowledgements may have made room
 
-    async def monitoring_events(self, message):
+    def receive_from_group(self, message):
+        """A fan-out message for a group this socket joined, from the process's hub: buffered at
+        once, in arrival order; sent by one task at a time, so the order holds and a client slow to
+        read holds up only its own socket."""
+        if message.get("type") != MESSAGE_TYPE:
+            return
         for event in message["events"]:
             if len(self.buffer) == self.buffer.maxlen:
                 self.omitted += 1  # the oldest waiting event is dropped: a live view wants the newest
             self.buffer.append(event)
         self.omitted += message.get("omitted", 0)
-        await self._drain()
+        if self.sending is None:
+            self.sending = asyncio.create_task(self._send_buffered())
+
+    async def _send_buffered(self):
+        try:
+            while True:  # events that arrived while the last send was awaited go out too
+                await self._drain()
+                if not (self.buffer and self._may_send()):
+                    return
+        finally:
+            self.sending = None
 
     def _may_send(self) -> bool:
         """Within budget: fewer than MAX_UNACKED unacknowledged, and fewer than MAX_PER_FLUSH sent

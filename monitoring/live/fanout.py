@@ -6,7 +6,8 @@ mirror and Celery tasks. With Redis (REDIS_URL) the layer crosses processes; wit
 in-memory layer reaches the sockets of the same process (the demo posts over HTTP for that reason).
 
 One commit can carry thousands of events (a batch). They go out as one message per group,
-{"type": "monitoring.events", "events": [<JSON text of each event>], "omitted": N}, and past
+{"type": "monitoring.events", "group": <its group>, "events": [<JSON text of each event>],
+"omitted": N}, and past
 MAX_EVENTS_PER_MESSAGE the rest are only counted, so a burst costs the layer a bounded amount of
 work and every browser sees "N more".
 """
@@ -14,10 +15,12 @@ work and every browser sees "N more".
 import asyncio
 import json
 import logging
+import os
+import threading
 from collections import defaultdict
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from rest_framework.utils.encoders import JSONEncoder
 
 from .groups import ALL_TEAMS, team_group, workflow_group
@@ -62,11 +65,43 @@ def send_events(events):
         kept = group_events[:MAX_EVENTS_PER_MESSAGE]
         messages.append((group, {
             "type": MESSAGE_TYPE,
+            "group": group,  # the process's hub gives it to this group's sockets only
             "events": [texts[id(e)] if id(e) in texts else texts.setdefault(id(e), to_text(e)) for e in kept],
             "omitted": len(group_events) - len(kept),
         }))
-    if messages:
+    if not messages:
+        return
+    if isinstance(layer, InMemoryChannelLayer):
+        # Its queues belong to the server's event loop (the demo's only loop): send from there.
         async_to_sync(_send_all)(layer, messages)
+        return
+    future = asyncio.run_coroutine_threadsafe(_send_all(layer, messages), _sender_loop())
+    try:
+        future.result(SEND_TIMEOUT_SECONDS)
+    except TimeoutError:  # the data is committed: a slow layer must not fail the writer
+        future.cancel()
+        logger.warning("live update skipped: the channel layer did not answer within %s s", SEND_TIMEOUT_SECONDS)
+
+
+SEND_TIMEOUT_SECONDS = 5
+_sender = {"pid": None, "loop": None}
+_sender_lock = threading.Lock()
+
+
+def _sender_loop():
+    """This process's event loop for sending to the Redis layer, in a daemon thread of its own,
+    started on first use (and again in a forked child: a loop does not survive a fork).
+
+    Without it, async_to_sync from a request thread either hopped to the server's event loop
+    (Daphne: the sends queued behind HTTP and websocket work) or, with no server loop (WSGI
+    workers, Celery), ran a new event loop per call, and channels-redis keeps its connections per
+    loop: a new Redis connection per published event. One long-lived loop keeps one pool."""
+    with _sender_lock:
+        if _sender["pid"] != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="channel-layer-sender", daemon=True).start()
+            _sender.update(pid=os.getpid(), loop=loop)
+        return _sender["loop"]
 
 
 async def _send_all(layer, messages):
