@@ -38,3 +38,25 @@ def test_a_posted_log_makes_no_hop_per_middleware(token, hops):
     # What Django's ASGI handler itself makes per request: request_started's receivers, the view,
     # rendering and closing the response (the chain's own hop is made once, at start-up).
     assert len(hops) <= 4, hops
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_served_application_runs_a_post_in_one_thread_without_a_hop(token, hops):
+    """config.asgi's HTTP path (config/wsgi_bridge.py): the whole request in one pool thread,
+    no sync_to_async at all; the log is stored and the answer is the API's."""
+    from channels.testing import HttpCommunicator
+
+    from config.asgi import application
+    from monitoring.models import ExecutionLog
+
+    hops.clear()  # importing config.asgi makes Channels' own (its auth helpers), once
+    body = {"workflow_id": "wf", "execution_id": "ex", "log_level": "info", "message": "bridged"}
+    headers = [(b"authorization", f"Bearer {token}".encode()), (b"content-type", b"application/json"),
+               (b"host", b"testserver")]
+    communicator = HttpCommunicator(application, "POST", "/api/workflows/monitoring?type=log",
+                                    body=json.dumps(body).encode(), headers=headers)
+    response = async_to_sync(communicator.get_response)()
+    assert response["status"] == 201, response["body"][:300]
+    assert json.loads(response["body"])["data"]["message"] == "bridged"
+    assert ExecutionLog.objects.filter(message="bridged").count() == 1
+    assert not hops, hops

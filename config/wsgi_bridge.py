@@ -1,0 +1,119 @@
+"""HTTP under the ASGI server through Django's WSGI handler, in a pool of threads: one hop from the
+event loop to a thread and one back per request.
+
+Django's own ASGI handler runs a sync project (every view here is sync: DRF, the admin, the pages)
+with more hand-offs: the request to a thread for the middleware chain, back to the event loop for
+the view's adapter, to a thread again for the view, and the response back, each a future, a wake-up
+of the loop and the GIL passed between threads. Measured under wrk on single-log POSTs (docs/
+serving.md) that was about a third of the server's CPU per request. Here the body is read in the
+event loop (spooled to disk past FILE_UPLOAD_MAX_MEMORY_SIZE, as Django's ASGI handler does), the
+whole WSGI call — middleware, view, the response's content and close(), which returns the database
+connection — runs in one pool thread, and the response is sent from the loop. Websockets do not
+pass through here (config.asgi routes them to Channels).
+
+Responses are sent whole once the view has produced them: no view here streams (a streaming one
+would be buffered, not broken)."""
+
+import asyncio
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+
+
+class WSGIBridge:
+    def __init__(self, wsgi_application, threads: int):
+        self.application = wsgi_application
+        # Threads wait on PostgreSQL and Redis most of the time: a few per core keep the CPU busy;
+        # more only queue on the database pool (DB_POOL_MAX_SIZE).
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="http")
+
+    async def __call__(self, scope, receive, send):
+        body = await _read_body(receive)
+        if body is None:
+            return  # the client went away before sending its body
+        try:
+            status, headers, content = await asyncio.get_running_loop().run_in_executor(
+                self.executor, self._respond, _environ(scope, body))
+        finally:
+            body.close()
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+    def _respond(self, environ):
+        """The whole WSGI exchange, in one thread: Django's connections are per thread, and
+        close() (request_finished) must run where the request did."""
+        started = {}
+
+        def start_response(status, headers, exc_info=None):
+            started["status"] = int(status.split(" ", 1)[0])
+            started["headers"] = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+        result = self.application(environ, start_response)
+        try:
+            content = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        return started["status"], started["headers"], content
+
+
+async def _read_body(receive):
+    """The request body as a file, or None if the client disconnected first."""
+    body = tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b")
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            body.close()
+            return None
+        body.write(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body.seek(0)
+    return body
+
+
+def _size(body):
+    body.seek(0, 2)
+    size = body.tell()
+    body.seek(0)
+    return size
+
+
+def _environ(scope, body):
+    """PEP 3333's environ from an ASGI HTTP scope (paths as latin-1 text of their UTF-8 bytes)."""
+    server = scope.get("server") or ("localhost", 80)
+    client = scope.get("client") or ("", 0)
+    environ = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": scope.get("root_path", "").encode("utf-8").decode("latin-1"),
+        "PATH_INFO": scope["path"].encode("utf-8").decode("latin-1"),
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1] or 80),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "REMOTE_ADDR": client[0],
+        "REMOTE_PORT": str(client[1]),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": body,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    for raw_name, raw_value in scope.get("headers", []):
+        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        value = raw_value.decode("latin-1")
+        if name == "CONTENT_TYPE" or name == "CONTENT_LENGTH":
+            key = name
+        else:
+            key = f"HTTP_{name}"
+        if key in environ:  # a repeated header: one value, as HTTP/1.1 folds them (cookies by "; ")
+            value = f"{environ[key]}{'; ' if key == 'HTTP_COOKIE' else ','}{value}"
+        environ[key] = value
+    # The body is read whole: its length, whatever the client said (chunked bodies have none).
+    environ["CONTENT_LENGTH"] = str(_size(body))
+    return environ
+
