@@ -36,6 +36,26 @@ class MonitoringEvent:
     changes: dict | None = field(default=None, compare=False)  # workflow events: {field: [before, after]}
 
 
+class LazyMonitoringEvent(MonitoringEvent):
+    """A MonitoringEvent whose `data` is built on first read, then kept: a batch publishes an
+    event per record, and listeners read the data of only some (the websocket fan-out sends at
+    most a few hundred per burst), so building every record's REST shape up front was wasted.
+    `build(source)` returns the same dict the eager event would have carried (e.g. a serializer's
+    to_representation and the record)."""
+
+    def __init__(self, type, action, team_id, workflow_pk, build, source):
+        # Frozen: the fields are set as the dataclass's own __init__ sets them, past __setattr__.
+        self.__dict__.update(type=type, action=action, team_id=team_id, workflow_pk=workflow_pk, changes=None,
+                             _build=build, _source=source)
+
+    @property
+    def data(self):
+        state = self.__dict__
+        if "_data" not in state:
+            state["_data"] = state["_build"](state.pop("_source"))
+        return state["_data"]
+
+
 def _report(responses):
     for receiver, result in responses:
         if isinstance(result, Exception):

@@ -2,7 +2,8 @@
 records (monitoring.schemas) to `ingest`, which in one transaction:
 
 1. registers unknown workflows to the team and creates unknown executions (state running);
-2. masks secrets and writes the records in bulk (one INSERT per kind, never one per row) —
+2. masks secrets and writes the records in bulk (logs by one COPY on PostgreSQL, the other
+   kinds by one INSERT per kind, never one per row; monitoring.bulk_write) —
    except alerts, which are deduplicated one by one (monitoring.deduplication): a repeat of an
    open alert counts it instead of adding one;
 3. moves each touched execution's state (the rules are in docs/monitoring.md):
@@ -26,10 +27,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import events, log_context
+from .bulk_write import copy_rows, instance_maker
 from .deduplication import posted_fingerprint, record_alert
 from .masking import mask_data, mask_text
 from .metrics import executions as execution_metrics
@@ -43,7 +45,7 @@ from .models import (
     Workflow,
     WorkflowError,
 )
-from .serializers import serialize, serialize_many
+from .serializers import OUTPUT, serialize, serialize_many
 
 PERFORMANCE_FIELDS = [
     "total_duration", "node_count", "successful_nodes", "failed_nodes", "memory_peak", "memory_average",
@@ -130,9 +132,9 @@ def _common(r, workflows, executions, now):
     }
 
 
-def _build_log(r, common):
-    return ExecutionLog(
-        **common,
+def _build_log(r, common, make):
+    return make(
+        common,
         log_level=r["log_level"],
         message=mask_text(r["message"]),
         node_id=r.get("node_id", ""),
@@ -142,9 +144,9 @@ def _build_log(r, common):
     )
 
 
-def _build_error(r, common):
-    return WorkflowError(
-        **common,
+def _build_error(r, common, make):
+    return make(
+        common,
         error_type=r["error_type"],
         error_code=r.get("error_code", ""),
         error_message=mask_text(r["error_message"]),
@@ -187,8 +189,8 @@ def _record_alerts(team, records, workflows, executions, now):
     return in_order, created
 
 
-def _build_performance(r, common):
-    return PerformanceMetric(**common, **{f: r.get(f) for f in PERFORMANCE_FIELDS if r.get(f) is not None})
+def _build_performance(r, common, make):
+    return make(common, **{f: r.get(f) for f in PERFORMANCE_FIELDS if r.get(f) is not None})
 
 
 BUILDERS = {"log": _build_log, "error": _build_error, "performance": _build_performance}
@@ -216,6 +218,8 @@ def _write(kind, objs):
         for obj in objs:
             obj.id = ids[obj.execution_id]
         return objs
+    if kind == "log" and connection.vendor == "postgresql":
+        return copy_rows(ExecutionLog, objs)
     return MODELS[kind].objects.bulk_create(objs)
 
 
@@ -331,7 +335,8 @@ def ingest(team, records, source="api", replace=False):
         # Apply records to executions in time order, so the last step wins.
         applied = []
         for kind in ("log", "error", "performance"):
-            objs = [BUILDERS[kind](r, _common(r, workflows, executions, now)) for r in records.get(kind, [])]
+            make = instance_maker(MODELS[kind])
+            objs = [BUILDERS[kind](r, _common(r, workflows, executions, now), make) for r in records.get(kind, [])]
             if not objs:
                 continue
             written = _write(kind, objs)
@@ -376,9 +381,11 @@ def _publish(team, result, touched):
     for kind, objs in result.created.items():
         if kind == "alert":
             continue
-        # One list serializer per kind: building a serializer per object costs more than the INSERT.
-        out.extend(events.MonitoringEvent(kind, "created", team.pk, o.workflow_id, data)
-                   for o, data in zip(objs, serialize_many(kind, objs)))
+        # A batch makes an event per record, and listeners read few of them (the fan-out at most
+        # a few hundred): each one's data is built when first read, by one serializer per kind
+        # (building a serializer per object costs more than the write).
+        shape = OUTPUT[kind]().to_representation
+        out.extend(events.LazyMonitoringEvent(kind, "created", team.pk, o.workflow_id, shape, o) for o in objs)
     # One event per alert, as it stands at the end of the batch: created if this batch created
     # it, else updated (a repeat counted).
     latest = {}

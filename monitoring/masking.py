@@ -27,19 +27,49 @@ _TEXT_RULES = [
 ]
 
 
+# Every rule above needs one of these words (case aside; a superset of the rules' own case):
+# text without any of them is left as it is after one scan instead of one per rule.
+_MAY_HOLD_SECRET = re.compile(
+    r"(?i)authorization|cookie|bearer|basic|password|passwd|secret|token|api[_-]?key|private[_-]?key|credential"
+    r"|ft_|eyj"
+)
+
+
 def _normalise(key: str) -> str:
     return key.lower().replace("-", "_")
 
 
-def is_sensitive_key(key) -> bool:
+# FLOWTOWER_MASK_KEYS normalised, and the verdict on each key seen, for as long as the setting
+# is the same object: metadata repeats a few keys across thousands of records.
+_cache = {"keys": None, "words": (), "verdicts": {}}
+_MAX_VERDICTS = 10_000
+
+
+def _sensitive_words():
+    keys = settings.FLOWTOWER_MASK_KEYS
+    if keys is not _cache["keys"]:
+        _cache.update(keys=keys, words=tuple(_normalise(w) for w in keys), verdicts={})
+    return _cache["words"]
+
+
+def is_sensitive_key(key, words=None) -> bool:
     if not isinstance(key, str):
         return False
-    k = _normalise(key)
-    return any(word in k for word in (_normalise(w) for w in settings.FLOWTOWER_MASK_KEYS))
+    if words is None:
+        words = _sensitive_words()
+    verdicts = _cache["verdicts"] if words is _cache["words"] else {}
+    verdict = verdicts.get(key)
+    if verdict is None:
+        k = _normalise(key)
+        verdict = any(word in k for word in words)
+        if len(verdicts) >= _MAX_VERDICTS:
+            verdicts.clear()  # bounded: arbitrary keys must not grow it without end
+        verdicts[key] = verdict
+    return verdict
 
 
 def mask_text(text):
-    if not isinstance(text, str) or not text:
+    if not isinstance(text, str) or not text or not _MAY_HOLD_SECRET.search(text):
         return text
     for pattern, replace in _TEXT_RULES:
         text = pattern.sub(replace, text)
@@ -48,10 +78,15 @@ def mask_text(text):
 
 def mask_data(value):
     """Return a copy of a JSON value with sensitive keys masked and strings scrubbed, at any depth."""
+    return _mask(value, _sensitive_words())
+
+
+def _mask(value, words):
     if isinstance(value, dict):
-        return {k: (MASK if is_sensitive_key(k) and v not in (None, "") else mask_data(v)) for k, v in value.items()}
+        return {k: (MASK if is_sensitive_key(k, words) and v not in (None, "") else _mask(v, words))
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [mask_data(v) for v in value]
+        return [_mask(v, words) for v in value]
     if isinstance(value, str):
         return mask_text(value)
     return value

@@ -1,0 +1,83 @@
+"""Writing thousands of rows of one model at once, for the ingest path (monitoring.ingest): a
+1,000-log batch spent more Python building instances and Django's multi-row INSERT than
+PostgreSQL spent storing the rows (docs/benchmarks.md, "Batch ingest: profile and changes")."""
+
+import json
+import operator
+import os
+import uuid
+
+from django.db import connection, models
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
+
+
+def instance_maker(model):
+    """make(common, **values) -> model(**common, **values), unsaved, for one batch. A batch builds
+    thousands of instances and Model.__init__ costs several times the rest of a row's building
+    (per field a descriptor, per related object its checks, two signals). With no pre_init /
+    post_init receiver for the model, the instance is filled as __init__ would fill it (the
+    attribute values, a fresh state; the workflow and execution cached as the keyword form
+    caches them); with one, __init__ runs."""
+    fields = model._meta.concrete_fields
+    attnames = [f.attname for f in fields]
+    ids = _uuid4s()
+    defaults = [(f.attname, ids.__next__ if f.default is uuid.uuid4 else f.get_default) for f in fields]
+    workflow_field, execution_field = model._meta.get_field("workflow"), model._meta.get_field("execution")
+    plain = not (pre_init.has_listeners(model) or post_init.has_listeners(model))
+
+    def make(common, **values):
+        workflow, execution = common["workflow"], common["execution"]
+        values.update(workflow_id=workflow.pk, execution_id=execution.pk if execution is not None else None,
+                      timestamp=common["timestamp"], metadata=common["metadata"])
+        for attname, default in defaults:
+            if attname not in values:
+                values[attname] = default()
+        if plain:
+            obj = model.__new__(model)
+            obj._state = ModelState()
+            obj.__dict__.update(values)
+        else:
+            obj = model(*[values[attname] for attname in attnames])
+        workflow_field.set_cached_value(obj, workflow)
+        execution_field.set_cached_value(obj, execution)
+        return obj
+
+    return make
+
+
+def _uuid4s():
+    """uuid.uuid4() values (which is UUID(bytes=os.urandom(16), version=4)), many from each
+    os.urandom call instead of one call per id: the system call was most of a row's default id.
+    The first calls are small, so a single-record post does not pay for a thousand."""
+    count = 16
+    while True:
+        raw = os.urandom(16 * count)
+        for start in range(0, len(raw), 16):
+            yield uuid.UUID(bytes=raw[start:start + 16], version=4)
+        count = min(count * 4, 1024)
+
+
+def copy_rows(model, objs):
+    """PostgreSQL: write the rows with COPY, in the surrounding transaction (all or nothing, as
+    the INSERT), the values as bulk_create would send them. Building a multi-row INSERT cost
+    Django more Python than PostgreSQL spent storing it. For models whose fields take their
+    values at construction (no auto_now): log rows."""
+    fields = model._meta.concrete_fields
+    if any(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) for f in fields):
+        raise TypeError(f"{model.__name__} has fields that take their value on save; use bulk_create")
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
+    values = operator.attrgetter(*(f.attname for f in fields))  # the attributes, as psycopg adapts them
+    # JSON as the field encodes it for the INSERT.
+    json_columns = [(i, f.encoder) for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        with cursor.cursor.copy(sql) as copy:
+            for obj in objs:
+                row = list(values(obj))
+                for i, encoder in json_columns:
+                    row[i] = json.dumps(row[i], cls=encoder)
+                copy.write_row(row)
+    for obj in objs:
+        obj._state.adding, obj._state.db = False, connection.alias
+    return objs
