@@ -9,8 +9,11 @@ other, for the same time each:
     .venv/bin/python scripts/bench_post.py --tree before=/tmp/hotpath-before --tree after=. \\
         --server daphne --connections 4 16 --seconds 15 [--profile /tmp/prof]
 
-Servers: daphne (one process, as docker-compose runs it), daphneN (N Daphne processes sharing one
-listening socket, as supervisord's fcgi-program would), uvicornN (uvicorn --workers N).
+Servers: daphne (one process), daphneN (N Daphne processes sharing one listening socket, as
+supervisord's fcgi-program would), uvicornN (uvicorn --workers N, ASGI), serveN (production's
+`python -m config.serve --workers N`, docs/serving.md), gunicornN[xT] (gunicorn,
+N WSGI worker processes of T threads). --rate R paces wrk at R requests/s in all (the target's
+"p99 at 500 requests/s"); without it wrk sends as fast as the connections are answered.
 DATABASE_URL and REDIS_URL name the (throwaway) database and Redis database to use; the database is
 migrated and a team with a service token is created in it. Needs wrk (apt-get install wrk).
 """
@@ -37,6 +40,31 @@ local counter = 0
 local tid = 0
 local threads = {}
 function setup(thread) thread:set("tid", #threads + 1); table.insert(threads, thread) end
+-- Paced when FLOWTOWER_BENCH_RATE (requests/s, all threads) is set: each thread sends at fixed
+-- intervals (a request whose slot has passed goes at once), so the server sees a steady rate
+-- instead of as many requests as it can answer.
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_usec; } timeval;
+int gettimeofday(timeval *tv, void *tz);
+]]
+local tv = ffi.new("timeval")
+local function now_ms() ffi.C.gettimeofday(tv, nil); return tonumber(tv.tv_sec) * 1000 + tonumber(tv.tv_usec) / 1000 end
+local interval = nil
+local next_at = nil
+function init(args)
+  local rate = tonumber(os.getenv("FLOWTOWER_BENCH_RATE") or "")
+  local nthreads = tonumber(os.getenv("FLOWTOWER_BENCH_THREADS") or "1")
+  if rate and rate > 0 then interval = 1000 * nthreads / rate end
+end
+function delay()
+  if not interval then return 0 end
+  local now = now_ms()
+  if not next_at or next_at < now - interval then next_at = now end
+  local wait = next_at - now
+  next_at = next_at + interval
+  return math.max(0, math.floor(wait))
+end
 function request()
   counter = counter + 1
   local body = '{"workflow_id":"bench-wf","execution_id":"bench-ex-' .. tid .. '","log_level":"info",' ..
@@ -98,7 +126,7 @@ def wait_listening(port, processes, timeout=30):
 def start_server(kind, tree, env, log):
     """Returns (port, [processes]) once the server answers."""
     processes = []
-    count = int(re.sub(r"\D", "", kind) or 1)
+    count = int(re.sub(r"\D", "", kind.partition("x")[0]) or 1)
     if kind.startswith("daphne"):
         # N processes accept on one inherited socket (daphne --fd).
         sock = socket.socket()
@@ -118,6 +146,25 @@ def start_server(kind, tree, env, log):
         processes.append(subprocess.Popen(
             [str(VENV / "uvicorn"), "--host", "127.0.0.1", "--port", str(port), "--workers", str(count),
              "--no-access-log", "--log-level", "warning", "--lifespan", "off", "config.asgi:application"],
+            cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT))
+    elif kind.startswith("serve"):
+        # serveN: production's server (python -m config.serve, docs/serving.md) with N workers.
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        processes.append(subprocess.Popen(
+            [str(VENV / "python"), "-m", "config.serve", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(count)], cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT))
+    elif kind.startswith("gunicorn"):
+        # gunicornN or gunicornNxT: N WSGI worker processes of T threads each (gthread worker).
+        workers, _, threads = kind.removeprefix("gunicorn").partition("x")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        processes.append(subprocess.Popen(
+            [str(VENV / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", workers or "1",
+             "--worker-class", "gthread", "--threads", threads or "4", "--log-level", "warning",
+             "config.wsgi:application"],
             cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT))
     else:
         raise SystemExit(f"unknown server {kind}")
@@ -158,12 +205,16 @@ def stop(processes):
             p.wait()
 
 
-def run_wrk(port, connections, seconds, token, script):
+def run_wrk(port, connections, seconds, token, script, rate=None):
+    """wrk for `seconds`; with `rate`, paced at that many requests per second in all (the Lua
+    script's delay()), else as fast as `connections` connections get answers."""
     threads = min(connections, 2)
+    env = {**os.environ, "FLOWTOWER_BENCH_TOKEN": token, "FLOWTOWER_BENCH_THREADS": str(threads),
+           "FLOWTOWER_BENCH_RATE": str(rate or "")}
     out = subprocess.run(
         ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", script,
          f"http://127.0.0.1:{port}/"],
-        env={**os.environ, "FLOWTOWER_BENCH_TOKEN": token}, capture_output=True, text=True, check=True).stdout
+        env=env, capture_output=True, text=True, check=True).stdout
     try:
         return parse_wrk(out), out
     except (KeyError, AttributeError):
@@ -187,7 +238,8 @@ def parse_wrk(out):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tree", action="append", default=[], help="name=path of a code tree (repeatable)")
-    parser.add_argument("--server", action="append", default=[], help="daphne, daphneN, uvicornN (repeatable)")
+    parser.add_argument("--server", action="append", default=[], help="daphne, daphneN, uvicornN, serveN, gunicornN[xT] (repeatable)")
+    parser.add_argument("--rate", type=int, help="requests/s in all, paced (default: as fast as answered)")
     parser.add_argument("--connections", type=int, nargs="+", default=[4, 16])
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
@@ -227,7 +279,7 @@ def main():
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                         pids = server_pids(processes)
                         cpu_before = cpu_seconds(pids)
-                        figures, raw = run_wrk(port, connections, args.seconds, token, str(script))
+                        figures, raw = run_wrk(port, connections, args.seconds, token, str(script), args.rate)
                         # Server CPU per request: below 100 % per process while latency grows means
                         # waiting (round trips, the GIL handed between threads), not computing.
                         figures["cpu_ms"] = (cpu_seconds(pids) - cpu_before) * 1000 / max(1, figures["rps"] * args.seconds)
