@@ -351,16 +351,27 @@ def ingest(team, records, source="api", replace=False):
                 changed.add(obj.execution.pk)
         changed |= _apply_explicit(records, workflows, executions)
         touched = [e for e in executions.values() if e.pk in changed or e._created_now]
-        if touched:
-            Execution.objects.bulk_update(
-                touched,
-                ["state", "current_step", "step_number", "stopped_at", "duration_ms", "total_steps", "last_activity_at",
-                 "mode", "started_at", "retry_of", "metadata"],
-            )
+        _save_executions(touched)
         result.executions = {e.pk: e for e in executions.values()}
         _count(team, records, workflows, executions, result, states_before, changed, replaced_errors)
         _publish(team, result, touched)
     return result
+
+
+# What ingest may change on an execution.
+SAVED_EXECUTION_FIELDS = ["state", "current_step", "step_number", "stopped_at", "duration_ms", "total_steps",
+                          "last_activity_at", "mode", "started_at", "retry_of", "metadata"]
+
+
+def _save_executions(touched):
+    """One UPDATE for the touched executions. A batch is most often about one execution: then a
+    plain UPDATE of its row, which costs Django a quarter of bulk_update's CASE expressions."""
+    if len(touched) == 1:
+        execution = touched[0]
+        attnames = [Execution._meta.get_field(name).attname for name in SAVED_EXECUTION_FIELDS]
+        Execution.objects.filter(pk=execution.pk).update(**{a: getattr(execution, a) for a in attnames})
+    elif touched:
+        Execution.objects.bulk_update(touched, SAVED_EXECUTION_FIELDS)
 
 
 def _count(team, records, workflows, executions, result, states_before, changed, replaced_errors):
