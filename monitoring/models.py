@@ -150,7 +150,8 @@ class Execution(models.Model):
     started_at = models.DateTimeField(default=timezone.now)
     stopped_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.BigIntegerField(null=True, blank=True)
-    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
+    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries",
+                                 db_constraint=False)  # no database constraint: see ExecutionLog.execution
     # What live status shows while it runs.
     current_step = models.CharField(max_length=255, blank=True)
     step_number = models.PositiveIntegerField(null=True, blank=True)
@@ -196,8 +197,10 @@ class ExecutionLog(models.Model):
     # Django keeps `id` as the model's key: it never checks the database's, and ids are random UUIDs.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="logs", db_index=False)
-    # No database constraint: it would make each deleted execution probe every partition; deleting an
-    # execution still deletes its logs (Django's cascade, or retention's delete by execution ids).
+    # No database constraint on this key, nor on the other keys to executions (errors, performance records,
+    # alerts, retries): PostgreSQL checks each of them for every deleted execution (here: a probe of every
+    # partition), which made most of retention's time; retention deletes or clears what points at the
+    # executions it deletes itself, Django's cascade does for the ORM (docs/partitions.md).
     execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="logs", db_index=False,
                                   db_constraint=False)
     log_level = models.CharField(max_length=8, choices=LogLevel.choices)
@@ -241,7 +244,8 @@ class ErrorSeverity(models.TextChoices):
 class WorkflowError(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="errors", db_index=False)
-    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="errors")
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="errors",
+                                  db_constraint=False)  # no database constraint: see ExecutionLog.execution
     error_type = models.CharField(max_length=16, choices=ErrorType.choices, default=ErrorType.UNKNOWN)
     error_code = models.CharField(max_length=100, blank=True)
     error_message = models.TextField()
@@ -334,7 +338,8 @@ class PerformanceMetric(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="performance_metrics",
                                  db_index=False)
-    execution = models.OneToOneField(Execution, on_delete=models.CASCADE, related_name="performance")
+    execution = models.OneToOneField(Execution, on_delete=models.CASCADE, related_name="performance",
+                                     db_constraint=False)  # no database constraint: see ExecutionLog.execution
     timestamp = models.DateTimeField(default=timezone.now)
     total_duration = models.PositiveIntegerField(help_text="milliseconds")
     node_count = models.PositiveIntegerField(default=0)
@@ -394,7 +399,8 @@ class Alert(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="alerts", db_index=False)
     workflow = models.ForeignKey(Workflow, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts",
                                  db_index=False)
-    execution = models.ForeignKey(Execution, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    execution = models.ForeignKey(Execution, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts",
+                                  db_constraint=False)  # no database constraint: see ExecutionLog.execution
     alert_type = models.CharField(max_length=16, choices=AlertType.choices)
     severity = models.CharField(max_length=16, choices=AlertSeverity.choices)
     title = models.CharField(max_length=255)

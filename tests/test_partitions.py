@@ -217,3 +217,18 @@ def test_deleting_alerts_deletes_what_the_alerting_engine_kept_of_them(team):
     run = retention.prune(keep_all_but(alerts=7))
     assert run.deleted["alerts"] == 1
     assert not Alert.objects.exists() and not AlertNotification.objects.exists()
+
+
+def test_deleting_an_execution_through_django_leaves_no_orphans(team):
+    # The keys to executions have no database constraint: Django's on_delete is what keeps them whole.
+    old = seed_execution(team, "e-deleted", 1)
+    retry = seed_execution(team, "e-retry", 1)
+    Execution.objects.filter(pk=retry.pk).update(retry_of=old)
+    alert = Alert.objects.get(execution=old)
+    old.delete()
+    assert not ExecutionLog.objects.filter(execution_id=old.pk).exists()
+    assert not WorkflowError.objects.filter(execution_id=old.pk).exists()
+    assert not PerformanceMetric.objects.filter(execution_id=old.pk).exists()
+    alert.refresh_from_db()
+    retry.refresh_from_db()
+    assert alert.execution is None and retry.retry_of is None

@@ -8,10 +8,11 @@ timestamp), the same indexes and the workflow foreign key are created on the new
 
 The primary key of a partitioned table must include the partition key; nothing points at a log
 row, so (id, timestamp) costs nothing. Django's model keeps `id` as its primary key (Django never
-checks the database's key). The foreign key from logs to executions is not re-created (the model
-says db_constraint=False): with it, every deleted execution would probe every partition's index
-for referencing logs, and every inserted log would check its execution; retention deletes the
-logs of the executions it deletes itself (docs/partitions.md).
+checks the database's key). The foreign key from logs to executions is not re-created, and the
+other keys to executions (errors, performance records, alerts, retries) lose their database
+constraint (the model says db_constraint=False): PostgreSQL checked each of them for every deleted
+execution (for logs, a probe of every partition), most of retention's time; retention deletes or
+clears what points at the executions it deletes itself (docs/partitions.md).
 
 Takes an ACCESS EXCLUSIVE lock on the log table while it copies: minutes for 10M rows.
 """
@@ -145,5 +146,31 @@ class Migration(migrations.Migration):
                                             related_name="logs", to="monitoring.execution", db_index=False),
                 ),
             ],
+        ),
+        # The other keys to executions lose their database constraint too (their indexes stay): each
+        # was checked for every deleted execution, three quarters of retention's time on executions.
+        migrations.AlterField(
+            model_name="alert",
+            name="execution",
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=models.deletion.SET_NULL,
+                                    related_name="alerts", to="monitoring.execution"),
+        ),
+        migrations.AlterField(
+            model_name="execution",
+            name="retry_of",
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=models.deletion.SET_NULL,
+                                    related_name="retries", to="monitoring.execution"),
+        ),
+        migrations.AlterField(
+            model_name="performancemetric",
+            name="execution",
+            field=models.OneToOneField(db_constraint=False, on_delete=models.deletion.CASCADE,
+                                       related_name="performance", to="monitoring.execution"),
+        ),
+        migrations.AlterField(
+            model_name="workflowerror",
+            name="execution",
+            field=models.ForeignKey(db_constraint=False, on_delete=models.deletion.CASCADE, related_name="errors",
+                                    to="monitoring.execution"),
         ),
     ]
