@@ -45,7 +45,7 @@ from .models import (
     Workflow,
     WorkflowError,
 )
-from .serializers import OUTPUT, serialize, serialize_many
+from .serializers import representer, serialize, serialize_many
 
 PERFORMANCE_FIELDS = [
     "total_duration", "node_count", "successful_nodes", "failed_nodes", "memory_peak", "memory_average",
@@ -393,9 +393,8 @@ def _publish(team, result, touched):
         if kind == "alert":
             continue
         # A batch makes an event per record, and listeners read few of them (the fan-out at most
-        # a few hundred): each one's data is built when first read, by one serializer per kind
-        # (building a serializer per object costs more than the write).
-        shape = OUTPUT[kind]().to_representation
+        # a few hundred): each one's data is built when first read, with the REST shape.
+        shape = representer(kind)
         out.extend(events.LazyMonitoringEvent(kind, "created", team.pk, o.workflow_id, shape, o) for o in objs)
     # One event per alert, as it stands at the end of the batch: created if this batch created
     # it, else updated (a repeat counted).

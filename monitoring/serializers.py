@@ -2,7 +2,10 @@
 these, so every consumer sees the same shape. Querysets passed in must select_related
 `workflow__team` and `execution` (alerts: `team`, `workflow` and `execution`; queries.py does)."""
 
+from django.core.exceptions import ObjectDoesNotExist
 from rest_framework import serializers
+from rest_framework.fields import Field, SkipField
+from rest_framework.relations import PKOnlyObject
 
 from .models import Alert, AlertStatus, Execution, ExecutionLog, PerformanceMetric, Workflow, WorkflowError
 
@@ -104,3 +107,45 @@ def serialize(kind, obj):
 
 def serialize_many(kind, objs):
     return OUTPUT[kind](objs, many=True).data
+
+
+def representer(kind):
+    """obj -> serialize(kind, obj), the same dict, for many objects one at a time (a batch's live
+    events). DRF's to_representation spends most of its time per field in generic attribute
+    lookup (mappings, callables, missing attributes); here a field that looks its value up the
+    base way follows its source with getattr, and anything unusual on the way — a missing
+    attribute, a callable, a related object that does not exist — is handed to the field's own
+    get_attribute, so the answer is always DRF's. Conversion is each field's to_representation."""
+    plan = []
+    for field in OUTPUT[kind]()._readable_fields:
+        plain = type(field).get_attribute is Field.get_attribute
+        plan.append((field.field_name, tuple(field.source_attrs) if plain else None, field.get_attribute,
+                     field.to_representation))
+
+    def represent(instance):
+        ret = {}
+        for name, attrs, get_attribute, to_representation in plan:
+            if attrs is None:
+                try:
+                    value = get_attribute(instance)
+                except SkipField:
+                    continue
+                if isinstance(value, PKOnlyObject):
+                    ret[name] = None if value.pk is None else to_representation(value)
+                    continue
+            else:
+                value = instance
+                try:
+                    for attr in attrs:
+                        value = getattr(value, attr)
+                        if callable(value):
+                            raise LookupError(attr)
+                except (AttributeError, ObjectDoesNotExist, LookupError):
+                    try:
+                        value = get_attribute(instance)
+                    except SkipField:
+                        continue
+            ret[name] = None if value is None else to_representation(value)
+        return ret
+
+    return represent

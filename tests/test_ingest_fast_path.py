@@ -16,7 +16,7 @@ from monitoring import bulk_write, events, ingest, masking
 from monitoring.fast_validation import FastValidator
 from monitoring.models import Execution, ExecutionLog, IdempotencyKey, Workflow
 from monitoring.schemas import KINDS, validate_records
-from monitoring.serializers import serialize_many
+from monitoring.serializers import serialize, serialize_many
 
 URL = "/api/workflows/monitoring?type=batch"
 
@@ -201,6 +201,27 @@ def test_record_events_carry_the_rest_shape(team, committed, django_capture_on_c
     assert [e.data for e in logs] == serialize_many("log", result.created["log"])
     assert all(isinstance(e, events.MonitoringEvent) and e.data["id"] for e in logs)
     assert {e.workflow_pk for e in logs} == {result.created["log"][0].workflow_id}
+
+
+def test_the_representer_gives_the_serializers_shape_for_every_kind(team):
+    now = timezone.now()
+    result = ingest.ingest(team, {
+        "log": validate_records("log", [log(1), log(2, execution_id="e-2", metadata={})])[0],
+        "error": validate_records("error", [{"workflow_id": "wf-fast", "execution_id": "e-2", "error_message": "x",
+                                             "timestamp": now.isoformat()}])[0],
+        "performance": validate_records("performance", [{"workflow_id": "wf-fast", "execution_id": "e-1",
+                                                         "total_duration": 5, "cpu_peak": 1.5}])[0],
+        "alert": validate_records("alert", [{"workflow_id": "wf-fast", "alert_type": "performance",
+                                             "severity": "warning", "title": "slow"},
+                                            {"workflow_id": "wf-fast", "execution_id": "e-1", "alert_type": "error",
+                                             "severity": "critical", "title": "down", "fingerprint": "f-1"}])[0],
+    })
+    error = result.created["error"][0]
+    error.resolved, error.resolved_at, error.resolution_notes = True, now, "fixed"
+    objects = {**result.created, "execution": list(result.executions.values())}
+    for kind, objs in objects.items():
+        represent = ingest.representer(kind)
+        assert [represent(o) for o in objs] == [serialize(kind, o) for o in objs], kind
 
 
 def test_a_lazy_event_builds_its_data_once_when_read():
