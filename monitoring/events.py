@@ -52,7 +52,7 @@ class LazyMonitoringEvent(MonitoringEvent):
     def data(self):
         state = self.__dict__
         if "_data" not in state:
-            state["_data"] = state["_build"](state.pop("_source"))
+            state["_data"] = state["_build"](state["_source"])
         return state["_data"]
 
 
