@@ -31,7 +31,11 @@ from .readers.database import DatabaseReader
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 100
+# Executions per ingest call (and per database page). A call's fixed costs — its transaction,
+# the instance row's lock, a dozen statements whatever its size — are shared by more executions
+# the bigger it is; 500 keeps a batch (a few thousand log, error and performance rows) one
+# statement's worth and a crash's redo small (docs/benchmarks.md, "n8n mirror and alert evaluation").
+BATCH_SIZE = 500
 ALL = 10**9  # no limit
 USER_AGENT = "Flowtower-n8n-mirror/1.0"
 DATA_ELSEWHERE_NOTE = ("n8n keeps the data of some executions outside its database; they are mirrored without "
@@ -153,11 +157,18 @@ def _new_batches(reader, after, batch_size):
         after = batch[-1].id
 
 
-def write_batch(instance, executions, workflows_by_id, *, advance_cursor, read=None):
+def _count_mirrored(instance):
+    # Counted, not added up: a full re-read or a resumed batch must not count twice.
+    return Execution.objects.filter(workflow__team=instance.team, workflow__source=instance.source).count()
+
+
+def write_batch(instance, executions, workflows_by_id, *, advance_cursor, read=None, recount=True):
     """Write one batch and move the instance's state in the same transaction. `advance_cursor`:
     the batch comes from after the cursor (else it is a re-read of unfinished executions).
     `read`: the whole batch as read, when only some of it (`executions`) needs writing; it moves
-    the cursor and the list of unfinished executions."""
+    the cursor and the list of unfinished executions. `recount`: count the executions mirrored
+    now; a pass writing many batches counts once at its end instead (a count per batch reads
+    every mirrored execution again: quadratic over a backfill)."""
     read = executions if read is None else read
     with transaction.atomic():
         locked = N8nInstance.objects.select_for_update().get(pk=instance.pk)
@@ -175,20 +186,22 @@ def write_batch(instance, executions, workflows_by_id, *, advance_cursor, read=N
             starts = [e.started_at for e in read if e.started_at]
             if starts and (locked.newest_execution_at is None or max(starts) > locked.newest_execution_at):
                 locked.newest_execution_at = max(starts)
-        # Counted, not added up: a full re-read or a resumed batch must not count twice.
-        locked.executions_mirrored = Execution.objects.filter(workflow__team=instance.team,
-                                                              workflow__source=instance.source).count()
+        if recount:
+            locked.executions_mirrored = _count_mirrored(instance)
         locked.save(update_fields=["unfinished_ids", "cursor", "executions_mirrored", "newest_execution_at",
                                    "updated_at"])
     for name in ("unfinished_ids", "cursor", "executions_mirrored", "newest_execution_at"):
         setattr(instance, name, getattr(locked, name))
 
 
-def _record_outcome(instance, error="", missing=0):
-    """The pass's time and counters here; its error, or its success, through n8n_mirror.health,
-    which tells the team when the instance keeps failing and when it syncs again."""
+def _record_outcome(instance, error="", missing=0, recount=False):
+    """The pass's time and counters here (`recount`: the executions mirrored, after batches
+    written without counting); its error, or its success, through n8n_mirror.health, which tells
+    the team when the instance keeps failing and when it syncs again."""
     now = timezone.now()
     changes = {"last_run_at": now}
+    if recount:
+        changes.update(executions_mirrored=_count_mirrored(instance))
     if not error:
         changes.update(last_success_at=now)
     if missing:
@@ -234,7 +247,7 @@ def sync_instance(instance, *, full=False, batch_size=BATCH_SIZE, get=None, prog
             # Executions the external hook already mirrored as they are now are not written again
             # (their failure would reach the alerting engine twice); --full rewrites everything.
             changed = batch if full else _changed_since_mirrored(instance, batch)
-            write_batch(instance, changed, workflows_by_id, advance_cursor=True, read=batch)
+            write_batch(instance, changed, workflows_by_id, advance_cursor=True, read=batch, recount=False)
             result.executions += len(batch)
             result.batches.append(len(batch))
             if progress:
@@ -242,7 +255,8 @@ def sync_instance(instance, *, full=False, batch_size=BATCH_SIZE, get=None, prog
     except N8nReadError as exc:
         result.error = str(exc)
         log.warning("n8n instance %s: %s", instance, exc)
-    _record_outcome(instance, result.error, missing)
+    # Counted once per pass, also when a read error stopped it half-way (what committed is mirrored).
+    _record_outcome(instance, result.error, missing, recount=bool(result.batches))
     return result
 
 

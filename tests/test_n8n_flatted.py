@@ -46,6 +46,12 @@ def test_empty_and_primitive_roots():
     assert flatted.parse('[{"code":"1"},"1"]') == {"code": "1"}
 
 
+def test_containers_written_inline_and_zero_padded_references_still_decode():
+    # flatted itself writes neither, but a hand-made or older writer's text must not break.
+    assert flatted.parse('[{"a":{"b":"1","c":[1,"2",{"d":"01"}]}},"x","y"]') == \
+        {"a": {"b": "x", "c": [1, "y", {"d": "x"}]}}
+
+
 def test_deep_nesting_does_not_hit_the_recursion_limit():
     depth = 50_000
     entries = [{"child": str(i + 1)} for i in range(depth)] + [{"leaf": True}]
