@@ -78,22 +78,14 @@ def _today(now=None):
 
 
 def ensure_partitions(days_ahead=DAYS_AHEAD, days_back=0, now=None, using=connection):
-    """Create the daily partitions from today - days_back to today + days_ahead that are missing,
-    and one for each day of that span whose rows sit in the default partition. Returns the names
-    created."""
+    """Create the daily partitions from today - days_back to today + days_ahead that are missing
+    (rows of such a day waiting in the default partition move into it). Returns the names created."""
     if not is_partitioned(using):
         return []
     today = _today(now)
     existing = list_partitions(using)
     wanted = [today + timedelta(days=d) for d in range(-days_back, days_ahead + 1)]
     return [create_partition(day, using) for day in wanted if day not in existing]
-
-
-def days_in_default(using=connection):
-    """The UTC days the default partition's rows fall on (e.g. after a load or a clock jump)."""
-    with using.cursor() as c:
-        c.execute(f"SELECT DISTINCT (timestamp AT TIME ZONE 'UTC')::date FROM {DEFAULT} ORDER BY 1")
-        return [r[0] for r in c.fetchall()]
 
 
 def create_partition(day, using=connection):
@@ -108,8 +100,8 @@ def create_partition(day, using=connection):
             c.execute(f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {PARENT} FOR VALUES FROM (%s) TO (%s)",
                       [start.isoformat(), end.isoformat()])
             return
-        # LIKE … INCLUDING ALL copies columns, defaults and CHECK constraints; ATTACH then adds the
-        # parent's indexes and key, and checks the default partition no longer holds the range.
+        # LIKE copies columns, defaults and CHECK constraints; ATTACH then builds the parent's indexes
+        # and key on it, and checks that the default partition no longer holds the range.
         c.execute(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
         c.execute(f"WITH moved AS (DELETE FROM {DEFAULT} WHERE timestamp >= %s AND timestamp < %s RETURNING *) "
                   f"INSERT INTO {name} SELECT * FROM moved", [start, end])
@@ -215,10 +207,3 @@ def archive_dir():
     value = getattr(settings, "FLOWTOWER_ARCHIVE_DIR", None)
     return Path(value) if value else None
 
-
-def first_day(using=connection):
-    """The UTC day of the oldest row, or None for an empty table."""
-    with using.cursor() as c:
-        c.execute(f"SELECT min(timestamp) FROM {PARENT}")
-        oldest = c.fetchone()[0]
-    return oldest.astimezone(UTC).date() if oldest else None
