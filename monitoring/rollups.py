@@ -4,7 +4,8 @@ PostgreSQL triggers keep the rollups exact (migration monitoring 0010): per work
 per hour and per UTC day, executions by state with their duration sum, split by a log-spaced
 duration bin (the histogram percentiles are estimated from), and errors by severity. A reader
 asks for a time range and gets exact counts: the whole days and hours inside it come from the
-rollups, the partial hours at its edges from the raw rows (an index range each). Percentiles
+rollups, the partial hours at its edges from the raw rows (an index range each; or the edge
+hour's rollup less the raw rows outside the period, when that is the shorter range). Percentiles
 are estimated from the bins: within PERCENTILE_BOUND of percentile_cont's value.
 
 Only PostgreSQL has the triggers: `available()` says whether to read here, else the callers
@@ -141,14 +142,17 @@ def _raw_filter(target, alias):
 
 
 def segments(start, end, coarse=DAY):
-    """[start, end] (end None: no end) as pieces: ("raw", lo, hi, hi_inclusive) for the partial
-    hours at the edges, (HOUR | coarse, lo, hi) for whole hours and whole coarse buckets (DAY, or
-    QUARTER_DAY for team rows; None: hours only). hi None: no end."""
+    """[start, end] (end None: no end) as pieces: ("raw", lo, lo_inclusive, hi, hi_inclusive, sign)
+    for the partial hours at the edges, (HOUR | coarse, lo, hi) for whole hours and whole coarse
+    buckets (DAY, or QUARTER_DAY for team rows; None: hours only; hi None: no end). A partial hour
+    is read raw, or as its hour's rollup less the raw rows outside the period, whichever spans
+    less time: at most half an hour of raw rows at each edge, and next to nothing for a period
+    ending now (only clock-skewed rows start after now)."""
     h0 = ceil_to(start, HOUR)
     hb = None if end is None else floor_to(end, HOUR)
     if hb is not None and hb < h0:
-        return [("raw", start, end, True)]
-    pieces = [("raw", start, h0, False)] if start < h0 else []
+        return [raw(start, end)]
+    pieces = _start_edge(start, h0) if start < h0 else []
     c0 = ceil_to(h0, coarse) if coarse else None
     c1 = None if hb is None or not coarse else floor_to(hb, coarse)
     if coarse and (c1 is None or c0 < c1):
@@ -160,12 +164,31 @@ def segments(start, end, coarse=DAY):
     elif hb is None or h0 < hb:
         pieces.append((HOUR, h0, hb))
     if hb is not None:
-        pieces.append(("raw", hb, end, True))
+        pieces.extend(_end_edge(hb, end))
     return pieces
 
 
-def _range(column, lo, hi, hi_inclusive=False):
-    sql, params = f"{column} >= %s", [lo]
+def raw(lo, hi, lo_inclusive=True, hi_inclusive=True, sign=1):
+    """A piece read from the raw rows: [lo, hi] (hi None: no end), or less it with sign -1."""
+    return ("raw", lo, lo_inclusive, hi, hi_inclusive, sign)
+
+
+def _start_edge(start, h0):
+    """[start, h0), h0 the next whole hour."""
+    if h0 - start <= HOUR / 2:
+        return [raw(start, h0, hi_inclusive=False)]
+    return [(HOUR, h0 - HOUR, h0), raw(h0 - HOUR, start, hi_inclusive=False, sign=-1)]
+
+
+def _end_edge(hb, end):
+    """[hb, end], hb the whole hour before end."""
+    if end - hb <= HOUR / 2:
+        return [raw(hb, end)]
+    return [(HOUR, hb, hb + HOUR), raw(end, hb + HOUR, lo_inclusive=False, hi_inclusive=False, sign=-1)]
+
+
+def _range(column, lo, hi, lo_inclusive=True, hi_inclusive=False):
+    sql, params = f"{column} {'>=' if lo_inclusive else '>'} %s", [lo]
     if hi is not None:
         sql += f" AND {column} {'<=' if hi_inclusive else '<'} %s"
         params.append(hi)
@@ -196,18 +219,27 @@ def _fetch(sql, params):
 
 EXEC_SUMS = ("sum(total)::bigint, sum(success)::bigint, sum(error)::bigint, sum(crashed)::bigint, "
              "sum(canceled)::bigint, sum(duration_sum)::bigint")
-RAW_EXEC_SUMS = ("count(*), count(*) FILTER (WHERE e.state = 'success'), count(*) FILTER (WHERE e.state = 'error'), "
-                 "count(*) FILTER (WHERE e.state = 'crashed'), count(*) FILTER (WHERE e.state = 'canceled'), "
+RAW_EXEC_SUMS = ("count(*)", "count(*) FILTER (WHERE e.state = 'success')", "count(*) FILTER (WHERE e.state = 'error')",
+                 "count(*) FILTER (WHERE e.state = 'crashed')", "count(*) FILTER (WHERE e.state = 'canceled')",
                  "coalesce(sum(e.duration_ms), 0)")
+RAW_ERROR_SUMS = ("count(*)", "count(*) FILTER (WHERE e.severity = 'critical')",
+                  "count(*) FILTER (WHERE e.severity = 'critical' AND NOT e.resolved)",
+                  "count(*) FILTER (WHERE e.severity = 'high' AND NOT e.resolved)")
+
+
+def _signed(sums, sign):
+    """The raw sums' SELECT list, negated for a piece taken off (sign -1)."""
+    return ", ".join(sums if sign == 1 else (f"-({s})" for s in sums))
 
 
 def _execution_piece(target, piece, grouping):
     if piece[0] == "raw":
+        _, lo, lo_inclusive, hi, hi_inclusive, sign = piece
         group, gparams = _group("e.started_at", grouping, "e.")
         where, wparams = _raw_filter(target, "e")
-        rng, rparams = _range("e.started_at", piece[1], piece[2], piece[3])
-        sql = (f"SELECT {group} AS grp, flowtower_duration_bucket(e.duration_ms) AS bin, {RAW_EXEC_SUMS} "
-               f"FROM {Execution._meta.db_table} e WHERE {where} AND {rng} GROUP BY 1, 2")
+        rng, rparams = _range("e.started_at", lo, hi, lo_inclusive, hi_inclusive)
+        sql = (f"SELECT {group} AS grp, flowtower_duration_bucket(e.duration_ms) AS bin, "
+               f"{_signed(RAW_EXEC_SUMS, sign)} FROM {Execution._meta.db_table} e WHERE {where} AND {rng} GROUP BY 1, 2")
         return sql, [*gparams, *wparams, *rparams]
     group, gparams = _group("bucket_start", grouping)
     where, wparams = _rollup_filter(target)
@@ -225,14 +257,10 @@ def executions(target, start, end=None, grouping=None, coarse=DAY, raw_only=Fals
     under an hour). One query."""
     if not target.team_ids:
         return {}
-    parts = [("raw", start, end, True)] if raw_only else segments(start, end, coarse)
-    pieces = [_execution_piece(target, piece, grouping) for piece in parts]
-    sql = ("SELECT grp, bin, sum(s1)::bigint, sum(s2)::bigint, sum(s3)::bigint, sum(s4)::bigint, sum(s5)::bigint, "
-           "sum(s6)::bigint FROM ("
-           + " UNION ALL ".join(f"SELECT * FROM ({p[0]}) AS p{i}(grp, bin, s1, s2, s3, s4, s5, s6)"
-                                for i, p in enumerate(pieces))
-           + ") AS pieces GROUP BY grp, bin")
-    rows = _fetch(sql, [x for p in pieces for x in p[1]])
+    parts = [raw(start, end)] if raw_only else segments(start, end, coarse)
+    union, params = _pieces_sql([_execution_piece(target, piece, grouping) for piece in parts])
+    rows = _fetch("SELECT grp, bin, sum(s1)::bigint, sum(s2)::bigint, sum(s3)::bigint, sum(s4)::bigint, "
+                  f"sum(s5)::bigint, sum(s6)::bigint FROM ({union}) AS pieces GROUP BY grp, bin", params)
     out = defaultdict(Totals)
     for grp, duration_bin, total, success, error, crashed, canceled, duration_sum in rows:
         t = out[grp]
@@ -246,6 +274,44 @@ def executions(target, start, end=None, grouping=None, coarse=DAY, raw_only=Fals
     return dict(out)
 
 
+def _pieces_sql(pieces):
+    return (" UNION ALL ".join(f"SELECT * FROM ({p[0]}) AS p{i}(grp, bin, s1, s2, s3, s4, s5, s6)"
+                               for i, p in enumerate(pieces)), [x for p in pieces for x in p[1]])
+
+
+def _bin_value_sql(column):
+    """bin_value() in SQL."""
+    return f"(CASE WHEN {column} <= 0 THEN 0 ELSE power({BIN_BASE}, {column} - 0.5) END)"
+
+
+def workflow_stats(target, start, p=95):
+    """workflow id -> (executions, successes, p-th percentile duration) since `start`, the
+    percentile computed in PostgreSQL from the histogram as histogram_percentile() does: one row
+    per workflow comes back instead of one per workflow and bin (the workflows page's 100 rows
+    instead of ~6,000 on the bench dataset)."""
+    if not target.team_ids:
+        return {}
+    pieces = [_execution_piece(target, piece, "workflow") for piece in segments(start, None)]
+    union, params = _pieces_sql(pieces)
+    low, high = _bin_value_sql("low_bin"), _bin_value_sql("high_bin")
+    sql = f"""
+        WITH h AS (SELECT grp, bin, sum(s1)::bigint AS n, sum(s2)::bigint AS ok FROM ({union}) AS pieces
+                   GROUP BY grp, bin),
+             c AS (SELECT grp, bin, (sum(n) FILTER (WHERE bin >= 0) OVER (PARTITION BY grp ORDER BY bin))::bigint AS upto
+                   FROM h),
+             g AS (SELECT grp, sum(n)::bigint AS total, sum(ok)::bigint AS ok,
+                          coalesce(sum(n) FILTER (WHERE bin >= 0), 0)::bigint AS timed,
+                          (coalesce(sum(n) FILTER (WHERE bin >= 0), 0) - 1)::float8 * %s AS k FROM h GROUP BY grp),
+             v AS (SELECT g.grp, g.total, g.ok, g.timed, g.k,
+                          min(c.bin) FILTER (WHERE c.bin >= 0 AND c.upto > floor(g.k)) AS low_bin,
+                          min(c.bin) FILTER (WHERE c.bin >= 0 AND c.upto > least(floor(g.k) + 1, g.timed - 1)) AS high_bin
+                   FROM g JOIN c ON c.grp = g.grp GROUP BY g.grp, g.total, g.ok, g.timed, g.k)
+        SELECT grp, total::bigint, ok::bigint,
+               CASE WHEN timed > 0 THEN round({low} + ({high} - {low}) * (k - floor(k)))::bigint END
+        FROM v"""
+    return {wf: (int(total), int(ok), p95) for wf, total, ok, p95 in _fetch(sql, [*params, p / 100])}
+
+
 def errors(target, start, end):
     """{total, critical, open_critical, open_high} of the target's errors in [start, end]."""
     keys = ("total", "critical", "open_critical", "open_high")
@@ -254,13 +320,11 @@ def errors(target, start, end):
     pieces = []
     for piece in segments(start, end):
         if piece[0] == "raw":
+            _, lo, lo_inclusive, hi, hi_inclusive, sign = piece
             where, wparams = _raw_filter(target, "e")
-            rng, rparams = _range("e.timestamp", piece[1], piece[2], piece[3])
-            pieces.append((
-                "SELECT count(*), count(*) FILTER (WHERE e.severity = 'critical'), "
-                "count(*) FILTER (WHERE e.severity = 'critical' AND NOT e.resolved), "
-                "count(*) FILTER (WHERE e.severity = 'high' AND NOT e.resolved) "
-                f"FROM {WorkflowError._meta.db_table} e WHERE {where} AND {rng}", [*wparams, *rparams]))
+            rng, rparams = _range("e.timestamp", lo, hi, lo_inclusive, hi_inclusive)
+            pieces.append((f"SELECT {_signed(RAW_ERROR_SUMS, sign)} FROM {WorkflowError._meta.db_table} e WHERE {where} AND {rng}",
+                           [*wparams, *rparams]))
         else:
             where, wparams = _rollup_filter(target)
             rng, rparams = _range("bucket_start", piece[1], piece[2])

@@ -190,8 +190,7 @@ def workflow_rows(principal: Principal, workflows, now=None):
     latest_pks = Workflow.objects.filter(pk__in=pks).annotate(latest=Subquery(newest)).values("latest")
     latest = {e.workflow_id: e for e in Execution.objects.filter(pk__in=latest_pks)}
     if rollups.available():
-        per_workflow = rollups.executions(rollups.workflows_target(workflows), now - STATS_WINDOW, None, "workflow")
-        stats = {pk: (t.total, t.success, t.percentile(95)) for pk, t in per_workflow.items()}
+        stats = rollups.workflow_stats(rollups.workflows_target(workflows), now - STATS_WINDOW)
     else:
         window = Execution.objects.filter(workflow_id__in=pks, started_at__gte=now - STATS_WINDOW).order_by()
         stats = _window_stats_python(window)

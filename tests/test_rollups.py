@@ -131,6 +131,10 @@ def test_rollups_equal_raw_counts_after_mixed_ingest(team, now):
         (now - timedelta(days=2, minutes=13), now - timedelta(hours=7, minutes=41)),
         (now - timedelta(minutes=50), now - timedelta(minutes=10)),  # inside an hour or two
         (rollups.floor_to(now - timedelta(days=2), rollups.DAY), rollups.floor_to(now, rollups.HOUR)),  # aligned
+    ] + [
+        # Edges read raw (under half an hour) or as the hour's rollup less the raw rows outside.
+        (hour - timedelta(days=2, minutes=a), hour - timedelta(hours=3, minutes=b))
+        for hour in [rollups.floor_to(now, rollups.HOUR)] for a, b in [(10, 10), (50, 50), (10, 50), (50, 10)]
     ]:
         assert_close(rollup_counts(target, start, end), raw_counts(start, end))
         wf = Workflow.objects.get(external_id="wf-1")
@@ -290,3 +294,18 @@ def test_rebuild_rollups_counts_rows_written_without_triggers_and_keeps_old_days
     assert_close(rollup_counts(target, start), raw_counts(start, workflows=[wf]))
     old_day = rollups.floor_to(ancient, rollups.DAY)
     assert rollup_counts(target, old_day, old_day + rollups.DAY)["total"] == 1
+
+
+def test_workflow_stats_in_sql_agree_with_the_histogram_in_python(team, now):
+    mixed_ingest(team, now)
+    workflows = rollups.workflows_target(Workflow.objects.filter(team=team))
+    start = now - timedelta(days=2, minutes=20)
+    in_python = rollups.executions(workflows, start, None, "workflow")
+    for p in (50, 95, 99):
+        in_sql = rollups.workflow_stats(workflows, start, p)
+        assert set(in_sql) == set(in_python)
+        for wf, (total, ok, value) in in_sql.items():
+            t = in_python[wf]
+            assert (total, ok) == (t.total, t.success)
+            expected = t.percentile(p)
+            assert value == expected or abs(value - expected) <= 1  # rounding half-even vs half-away
