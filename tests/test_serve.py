@@ -97,3 +97,12 @@ def test_the_production_server_takes_a_post_and_streams_it_to_a_socket(served, t
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 401
+
+
+def test_the_production_server_answers_an_over_long_request_line_with_the_documented_json_414(served):
+    """docs/monitoring-endpoint.md: a request line over 16 KB is a JSON 414 (Daphne's limit, kept
+    under uvicorn, which would accept several times more)."""
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{served.url}/api/v1/logs/?" + "level=info&" * 2000, timeout=10)
+    assert refused.value.code == 414
+    assert "longer than 16384 bytes" in json.load(refused.value)["error"]
