@@ -31,7 +31,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from daphne_server import DaphneServer  # noqa: E402
+import bench_post  # noqa: E402  (scripts/: starts production's server)
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/flowtower_bench_big"
 SECRET_KEY = "bench-suite-secret-key-0123456789abcdefghijklmnopqrstuvwxyz-not-for-production"
@@ -331,20 +331,21 @@ def main():
     print(f"bench suite: dataset in {args.database_url.rsplit('/', 1)[1]} ...", flush=True)
     cookie, token, workflow = prepare(args.database_url, dataset)
     collect_static(env)
-    servers = [DaphneServer(env=env) for _ in range(2)]
+    # Production's server (python -m config.serve, docs/serving.md): 2 uvicorn worker processes on
+    # one port; the ingest's 2 client threads share it as the workers share their connections.
+    with open(ROOT / "var" / "bench_server.log", "ab") as log:
+        port, processes = bench_post.start_server("serve2", str(ROOT), env, log)
+    urls = [f"http://127.0.0.1:{port}"] * 2
     try:
-        for server in servers:
-            server.start(timeout=60)
-        print(f"measuring over HTTP against 2 Daphne processes (DEBUG off), {args.runs} runs each:", flush=True)
-        rows = run_suite([s.url for s in servers], cookie, token, workflow, args.database_url, runs=args.runs,
+        print(f"measuring over HTTP against config.serve, 2 workers (DEBUG off), {args.runs} runs each:", flush=True)
+        rows = run_suite(urls, cookie, token, workflow, args.database_url, runs=args.runs,
                          requests_per_run=args.requests, warmup=args.warmup, budget_seconds=args.budget,
                          ingest_batches=args.ingest_batches, progress=lambda line: print(line, flush=True))
         ctx = {"database_url": args.database_url, "redis_url": args.redis_url, "env": env,
-               "server_urls": [s.url for s in servers], "token": token, "runs": args.runs}
+               "server_urls": urls, "token": token, "runs": args.runs}
         rows += run_extra(ctx, args.extra, progress=lambda line: print(line, flush=True))
     finally:
-        for server in servers:
-            server.stop()
+        bench_post.stop(processes)
     print()
     print(format_table(rows))
     if args.json:
