@@ -61,23 +61,7 @@ def measure(server_urls, token, database_url, runs, batches=20, progress=print, 
     return results
 
 
-def remove_ingested(database_url):
-    """bench_suite.remove_ingested, after first removing what other tables (e.g. rollups) hold of
-    the ingest workflow: any table with a foreign key to workflows or executions."""
-    import psycopg
-
-    with psycopg.connect(database_url) as conn:
-        referencing = conn.execute(
-            "SELECT c.conrelid::regclass::text, a.attname, c.confrelid::regclass::text FROM pg_constraint c "
-            "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
-            "WHERE c.contype = 'f' AND c.confrelid IN (%(tables)s) AND c.conrelid NOT IN (%(tables)s)"
-            % {"tables": "'monitoring_workflow'::regclass, 'monitoring_execution'::regclass"}).fetchall()
-        workflow = "SELECT id FROM monitoring_workflow WHERE external_id = %s"
-        executions = f"SELECT id FROM monitoring_execution WHERE workflow_id IN ({workflow})"
-        for table, column, target in referencing:
-            ids = workflow if target == "monitoring_workflow" else executions
-            conn.execute(f'DELETE FROM {table} WHERE "{column}" IN ({ids})', [bench_suite.INGEST_WORKFLOW])
-    bench_suite.remove_ingested(database_url)
+remove_ingested = bench_suite.remove_ingested
 
 
 def rows(results):

@@ -168,18 +168,29 @@ def measure_copy(database_url, run_id, work):
 
 
 def remove_ingested(database_url):
-    """The rows the ingest runs added go again, so the kept dataset's counts still match."""
+    """The rows the ingest runs added go again, so the kept dataset's counts still match: first
+    what any table with a foreign key to workflows or executions (logs, errors, rollups, …) holds
+    of the ingest workflow, then its executions and the workflow."""
     import psycopg
 
     with psycopg.connect(database_url) as conn:
-        ids = "SELECT id FROM monitoring_workflow WHERE external_id = %s"
-        for sql in (f"DELETE FROM monitoring_executionlog WHERE workflow_id IN ({ids})",
-                    f"DELETE FROM monitoring_workflowerror WHERE workflow_id IN ({ids})",
-                    f"DELETE FROM monitoring_alert WHERE workflow_id IN ({ids})",
-                    f"DELETE FROM monitoring_performancemetric WHERE workflow_id IN ({ids})",
-                    f"DELETE FROM monitoring_execution WHERE workflow_id IN ({ids})",
-                    "DELETE FROM monitoring_workflow WHERE external_id = %s"):
-            conn.execute(sql, [INGEST_WORKFLOW])
+        referencing = conn.execute(
+            "SELECT c.conrelid::regclass::text, a.attname, c.confrelid::regclass::text FROM pg_constraint c "
+            "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
+            "WHERE c.contype = 'f' AND c.confrelid IN (%(tables)s) AND c.conrelid NOT IN (%(tables)s)"
+            % {"tables": "'monitoring_workflow'::regclass, 'monitoring_execution'::regclass"}).fetchall()
+        workflow = "SELECT id FROM monitoring_workflow WHERE external_id = %s"
+        executions = f"SELECT id FROM monitoring_execution WHERE workflow_id IN ({workflow})"
+        # Keys without a database constraint (docs/partitions.md) are not in pg_constraint.
+        children = {("monitoring_executionlog", "workflow_id", "monitoring_workflow"),
+                    ("monitoring_workflowerror", "workflow_id", "monitoring_workflow"),
+                    ("monitoring_alert", "workflow_id", "monitoring_workflow"),
+                    ("monitoring_performancemetric", "workflow_id", "monitoring_workflow")}
+        for table, column, target in sorted(children | set(referencing)):
+            ids = workflow if target == "monitoring_workflow" else executions
+            conn.execute(f'DELETE FROM {table} WHERE "{column}" IN ({ids})', [INGEST_WORKFLOW])
+        conn.execute(f"DELETE FROM monitoring_execution WHERE workflow_id IN ({workflow})", [INGEST_WORKFLOW])
+        conn.execute("DELETE FROM monitoring_workflow WHERE external_id = %s", [INGEST_WORKFLOW])
 
 
 # --- the table ---
