@@ -247,10 +247,14 @@ def _dashboard_counts_from_rollups(principal, workflows, team_slug, start, end):
     return e, rollups.errors(target, start, end)
 
 
-def dashboard(principal: Principal, workflows=None, start=None, end=None, team_slug=None):
+RECENT_ACTIVITY = ("logs", "errors", "alerts")
+
+
+def dashboard(principal: Principal, workflows=None, start=None, end=None, team_slug=None, recent=RECENT_ACTIVITY):
     """The dashboard summary over [start, end] for the given (already scoped) workflows, one
     team (team_slug), or everything the principal may see. unresolved_alerts counts every open
-    alert, however old; a team's alerts include those of no workflow."""
+    alert, however old; a team's alerts include those of no workflow. `recent`: which kinds of
+    recent_activity to list (a page that shows only the logs need not serialize the rest)."""
     def base(model, time_field="timestamp"):
         qs = _narrowed(scope(model.objects.all(), principal), workflows, team_slug)
         return qs, qs.filter(**{f"{time_field}__gte": start, f"{time_field}__lte": end})
@@ -297,8 +301,11 @@ def dashboard(principal: Principal, workflows=None, start=None, end=None, team_s
             e["finished"], e["failed"], open_alerts, {"critical": err["open_critical"], "high": err["open_high"]}
         ),
         "recent_activity": {
-            "logs": serialize_many("log", logs.select_related(*related).order_by("-timestamp")[:10]),
-            "errors": serialize_many("error", errors.select_related(*related).order_by("-timestamp")[:5]),
-            "alerts": serialize_many("alert", alerts.select_related(*RELATED["alerts"]).order_by("-timestamp")[:5]),
+            kind: rows() for kind, rows in {
+                "logs": lambda: serialize_many("log", logs.select_related(*related).order_by("-timestamp")[:10]),
+                "errors": lambda: serialize_many("error", errors.select_related(*related).order_by("-timestamp")[:5]),
+                "alerts": lambda: serialize_many("alert", alerts.select_related(*RELATED["alerts"])
+                                                 .order_by("-timestamp")[:5]),
+            }.items() if kind in recent
         },
     }

@@ -33,7 +33,8 @@ def _get_or_404(queryset, **lookup):
 def overview(request):
     period = PeriodForm(request.GET).chosen()
     data = stats.overview(principal_from_request(request), period)
-    summary = queries.dashboard(principal_from_request(request), None, data["start"], data["end"])
+    # The page lists recent logs only (and the cards the counts and health).
+    summary = queries.dashboard(principal_from_request(request), None, data["start"], data["end"], recent=("logs",))
     context = {"stats": data, "summary": summary, "charts": charts.overview_charts(data),
                "periods": list(stats.PERIODS), "period": period}
     if request.GET.get("partial") == "cards":
