@@ -106,3 +106,23 @@ def test_the_production_server_answers_an_over_long_request_line_with_the_docume
         urllib.request.urlopen(f"{served.url}/api/v1/logs/?" + "level=info&" * 2000, timeout=10)
     assert refused.value.code == 414
     assert "longer than 16384 bytes" in json.load(refused.value)["error"]
+
+
+def test_without_redis_a_socket_receives_what_its_own_process_wrote(team, make_user):
+    """The demo's setup (no REDIS_URL: the in-memory layer, one server process): HTTP runs in the
+    bridge's threads, outside the event loop the sockets listen on, and the event still reaches
+    them there."""
+    from daphne_server import DaphneServer
+
+    token = ServiceToken.issue(team, "no-redis")[1]
+    cookie = session_cookie(make_user("sam", team, "viewer"))
+    with DaphneServer(env={"DATABASE_URL": database_url(connection.settings_dict), "REDIS_URL": ""}) as server:
+        listener = Listener(websocket.create_connection(f"{server.ws_url}/ws/monitoring/", cookie=cookie,
+                                                        origin=server.url, timeout=5))
+        try:
+            assert listener.wait_for(lambda m: m["type"] == "heartbeat"), listener.closed
+            post(server, token, "log", {"workflow_id": "wf-demo", "execution_id": "e1", "log_level": "info",
+                                        "message": "in memory"})
+            assert listener.wait_for(log_with("in memory")), server.log()[-2000:]
+        finally:
+            listener.close()

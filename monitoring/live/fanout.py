@@ -19,11 +19,11 @@ import os
 import threading
 from collections import defaultdict
 
-from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from rest_framework.utils.encoders import JSONEncoder
 
 from .groups import ALL_TEAMS, team_group, workflow_group
+from .hub import hub_loops
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +72,7 @@ def send_events(events):
     if not messages:
         return
     if isinstance(layer, InMemoryChannelLayer):
-        # Its queues belong to the server's event loop (the demo's only loop): send from there.
-        async_to_sync(_send_all)(layer, messages)
+        _send_in_process(layer, messages)
         return
     future = asyncio.run_coroutine_threadsafe(_send_all(layer, messages), _sender_loop())
     try:
@@ -81,6 +80,24 @@ def send_events(events):
     except TimeoutError:  # the data is committed: a slow layer must not fail the writer
         future.cancel()
         logger.warning("live update skipped: the channel layer did not answer within %s s", SEND_TIMEOUT_SECONDS)
+
+
+def _send_in_process(layer, messages):
+    """The in-memory layer (the demo, without Redis) reaches only this process's sockets, and its
+    queues belong to the event loop they listen on: send from each loop whose hub has sockets (the
+    server's), none when no socket is open. From a request's thread (config.wsgi_bridge) there is
+    no way back to that loop but this one."""
+    for loop in hub_loops():
+        if loop.is_closed():
+            continue
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:  # already on it (async code): must not block the loop waiting on itself
+            loop.create_task(_send_all(layer, messages))
+        else:
+            asyncio.run_coroutine_threadsafe(_send_all(layer, messages), loop).result(SEND_TIMEOUT_SECONDS)
 
 
 SEND_TIMEOUT_SECONDS = 5

@@ -27,6 +27,11 @@ RETRY_SECONDS = 1  # after a failed receive (Redis unreachable): try again, with
 _hubs = {}  # event loop -> its Hub (a process has one loop; tests run one per scenario)
 
 
+def hub_loops():
+    """The event loops that have sockets listening (a server process: one)."""
+    return list(_hubs)
+
+
 def hub():
     """The running event loop's hub, made on first use."""
     loop = asyncio.get_running_loop()
