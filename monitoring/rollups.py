@@ -29,7 +29,6 @@ BIN_BASE = 1.05  # flowtower_duration_bucket in migration 0010: bins 5 % wide
 # each rank's value is taken as its bin's geometric middle, at most sqrt(1.05) - 1 away.
 PERCENTILE_BOUND = BIN_BASE ** 0.5 - 1
 LEVELS = {("workflow", HOUR): 1, ("workflow", DAY): 2, ("team", HOUR): 3, ("team", DAY): 4, ("team", QUARTER_DAY): 5}
-STATES = ("success", "error", "crashed", "canceled")
 
 
 def available():
@@ -135,7 +134,8 @@ def _rollup_filter(target):
 def _raw_filter(target, alias):
     if target.kind == "workflow":
         return f"{alias}.workflow_id = ANY(%s)", [list(target.workflow_ids)]
-    return f"{alias}.workflow_id IN (SELECT id FROM monitoring_workflow WHERE team_id = ANY(%s))", [list(target.team_ids)]
+    return (f"{alias}.workflow_id IN (SELECT id FROM monitoring_workflow WHERE team_id = ANY(%s))",
+            [list(target.team_ids)])
 
 
 # --- which pieces: raw edges, whole hours, whole days ------------------------------------------
@@ -233,13 +233,15 @@ def _signed(sums, sign):
 
 
 def _execution_piece(target, piece, grouping):
+    """(SQL, params) of one piece: (group, bin, the six sums) from raw executions or rollup rows."""
     if piece[0] == "raw":
         _, lo, lo_inclusive, hi, hi_inclusive, sign = piece
         group, gparams = _group("e.started_at", grouping, "e.")
         where, wparams = _raw_filter(target, "e")
         rng, rparams = _range("e.started_at", lo, hi, lo_inclusive, hi_inclusive)
         sql = (f"SELECT {group} AS grp, flowtower_duration_bucket(e.duration_ms) AS bin, "
-               f"{_signed(RAW_EXEC_SUMS, sign)} FROM {Execution._meta.db_table} e WHERE {where} AND {rng} GROUP BY 1, 2")
+               f"{_signed(RAW_EXEC_SUMS, sign)} FROM {Execution._meta.db_table} e WHERE {where} AND {rng} "
+               "GROUP BY 1, 2")
         return sql, [*gparams, *wparams, *rparams]
     group, gparams = _group("bucket_start", grouping)
     where, wparams = _rollup_filter(target)
@@ -297,14 +299,16 @@ def workflow_stats(target, start, p=95):
     sql = f"""
         WITH h AS (SELECT grp, bin, sum(s1)::bigint AS n, sum(s2)::bigint AS ok FROM ({union}) AS pieces
                    GROUP BY grp, bin),
-             c AS (SELECT grp, bin, (sum(n) FILTER (WHERE bin >= 0) OVER (PARTITION BY grp ORDER BY bin))::bigint AS upto
+             c AS (SELECT grp, bin,
+                          (sum(n) FILTER (WHERE bin >= 0) OVER (PARTITION BY grp ORDER BY bin))::bigint AS upto
                    FROM h),
              g AS (SELECT grp, sum(n)::bigint AS total, sum(ok)::bigint AS ok,
                           coalesce(sum(n) FILTER (WHERE bin >= 0), 0)::bigint AS timed,
                           (coalesce(sum(n) FILTER (WHERE bin >= 0), 0) - 1)::float8 * %s AS k FROM h GROUP BY grp),
              v AS (SELECT g.grp, g.total, g.ok, g.timed, g.k,
                           min(c.bin) FILTER (WHERE c.bin >= 0 AND c.upto > floor(g.k)) AS low_bin,
-                          min(c.bin) FILTER (WHERE c.bin >= 0 AND c.upto > least(floor(g.k) + 1, g.timed - 1)) AS high_bin
+                          min(c.bin) FILTER (WHERE c.bin >= 0
+                                             AND c.upto > least(floor(g.k) + 1, g.timed - 1)) AS high_bin
                    FROM g JOIN c ON c.grp = g.grp GROUP BY g.grp, g.total, g.ok, g.timed, g.k)
         SELECT grp, total::bigint, ok::bigint,
                CASE WHEN timed > 0 THEN round({low} + ({high} - {low}) * (k - floor(k)))::bigint END
@@ -323,7 +327,8 @@ def errors(target, start, end):
             _, lo, lo_inclusive, hi, hi_inclusive, sign = piece
             where, wparams = _raw_filter(target, "e")
             rng, rparams = _range("e.timestamp", lo, hi, lo_inclusive, hi_inclusive)
-            pieces.append((f"SELECT {_signed(RAW_ERROR_SUMS, sign)} FROM {WorkflowError._meta.db_table} e WHERE {where} AND {rng}",
+            pieces.append((f"SELECT {_signed(RAW_ERROR_SUMS, sign)} FROM {WorkflowError._meta.db_table} e "
+                           f"WHERE {where} AND {rng}",
                            [*wparams, *rparams]))
         else:
             where, wparams = _rollup_filter(target)

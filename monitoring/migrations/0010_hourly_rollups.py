@@ -113,7 +113,7 @@ CREATE TRIGGER flowtower_rollup_executions_update AFTER UPDATE ON {EXECUTIONS}
 """
 
 _ERROR_TOUCHED_INSERT = "SELECT DISTINCT workflow_id, date_trunc('hour', timestamp, 'UTC') AS hour FROM new_rows"
-_ERROR_TOUCHED_UPDATE = f"""
+_ERROR_TOUCHED_UPDATE = """
     SELECT n.workflow_id, date_trunc('hour', n.timestamp, 'UTC') AS hour FROM new_rows n JOIN old_rows o ON o.id = n.id
         WHERE (o.workflow_id, o.timestamp, o.severity, o.resolved) IS DISTINCT FROM
               (n.workflow_id, n.timestamp, n.severity, n.resolved)
