@@ -1,7 +1,8 @@
 """Retention while ingest runs: `manage.py prune --days 1` on a copy of the scale dataset (everything
 older than a day: ~9.7M logs, ~967k executions, ~194k errors, ~19k alerts at full size) while a
-client posts 1,000-log batches to a Daphne process on that same database; the prune's seconds and
-the batch ingest's p99 during the prune against its p99 just before.
+client posts 1,000-log batches to production's server (python -m config.serve, 2 workers, as the
+suite runs it) on that same database; the prune's seconds and the batch ingest's p99 during the
+prune against its p99 just before.
 
     .venv/bin/python scripts/bench_scale_retention.py --database-url postgres://…/flowtower_bench_x \
         --redis-url redis://127.0.0.1:6379/6 [--executions 100000 --logs 1000000 …]
@@ -28,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests"))
 
+import bench_post  # noqa: E402  (starts production's server)
 import bench_suite  # noqa: E402
-from daphne_server import DaphneServer  # noqa: E402
 
 TARGET_SECONDS = 60
 TARGET_P99_RATIO = 2
@@ -116,9 +117,9 @@ def measure(env, copy_url, progress=print):
     """Start a server on the copy, post batches for BASELINE_SECONDS, prune while posting."""
     env = {**env, "DATABASE_URL": copy_url}
     token = issue_token(env)
-    server = DaphneServer(env=env)
-    server.start(timeout=60)
-    poster = Poster(server.url, token)
+    with open(ROOT / "var" / "bench_retention_server.log", "ab") as log:
+        port, processes = bench_post.start_server("serve2", str(ROOT), env, log)
+    poster = Poster(f"http://127.0.0.1:{port}", token)
     try:
         poster.start()
         time.sleep(3)  # warm-up: connections, caches
@@ -130,7 +131,7 @@ def measure(env, copy_url, progress=print):
     finally:
         poster.stopping.set()
         poster.join(120)
-        server.stop()
+        bench_post.stop(processes)
     if poster.failures:
         raise RuntimeError(f"ingest failed during the benchmark: {poster.failures[0]}")
     before, n_before = poster.p99_ms(baseline_from, prune_from)
@@ -154,9 +155,23 @@ def rows(result):
     ]
 
 
+def suite_dataset(database_url):
+    """The sizes the suite's own dataset was generated with (bench_dataset's marker), or None."""
+    import psycopg
+
+    try:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT params FROM bench_dataset_marker WHERE id = 1").fetchone()
+    except psycopg.Error:
+        return None
+    return row[0] if row else None
+
+
 def run(ctx, dataset=None, progress=print):
-    """The bench suite's entry point: a copy of the suite's dataset sizes, pruned while ingest runs."""
-    copy_url, copy = prepare_copy(ctx["env"], ctx["database_url"], dataset or bench_suite.DATASET, progress)
+    """The bench suite's entry point: a copy of a dataset of the suite's sizes (ctx["dataset"], else
+    those its database was generated with, else the full sizes), pruned while ingest runs."""
+    dataset = dataset or ctx.get("dataset") or suite_dataset(ctx["database_url"]) or bench_suite.DATASET
+    copy_url, copy = prepare_copy(ctx["env"], ctx["database_url"], dataset, progress)
     try:
         return rows(measure(ctx["env"], copy_url, progress))
     finally:
