@@ -1,4 +1,4 @@
-# Flowtower's image: one image for web (Daphne), worker and beat.
+# Flowtower's image: one image for web (python -m config.serve: uvicorn workers), worker and beat.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
@@ -14,5 +14,6 @@ RUN pip install --no-cache-dir . \
 RUN useradd --system --uid 1000 flowtower
 USER flowtower
 EXPOSE 8000
-# -v 0: no plain-text access line of Daphne's own; Flowtower logs each request as JSON.
-CMD ["daphne", "-v", "0", "-b", "0.0.0.0", "-p", "8000", "config.asgi:application"]
+# One uvicorn worker per core (WEB_WORKERS), HTTP and websockets on :8000; no plain-text access line
+# of the server's own: Flowtower logs each request as JSON (docs/serving.md).
+CMD ["python", "-m", "config.serve"]

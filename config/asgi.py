@@ -2,6 +2,7 @@
 fewer thread hand-offs per request than Django's ASGI handler), websockets through Channels
 (session auth, and only from the allowed hosts' origins). docs/serving.md: how it is run."""
 
+import gc
 import os
 
 from channels.auth import AuthMiddlewareStack
@@ -30,3 +31,8 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# Everything loaded so far (Django, the apps, their modules) lives as long as the process: moved
+# out of the collector's generations, a full collection during a 1,000-record batch no longer walks
+# it (measured: about 8 ms less server CPU per 1,000 logs, docs/benchmarks.md).
+gc.freeze()
