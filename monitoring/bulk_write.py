@@ -81,3 +81,29 @@ def copy_rows(model, objs):
     for obj in objs:
         obj._state.adding, obj._state.db = False, connection.alias
     return objs
+
+
+def update_rows(model, objs, field_names):
+    """PostgreSQL: save `field_names` of many rows with one UPDATE … FROM (VALUES …), each value as
+    the field prepares it for the database, cast to its column's type. bulk_update builds a CASE
+    expression per field with a WHEN per row, which Django resolves and compiles in Python (45 %
+    of the n8n mirror's backfill time, 500 executions a batch) and PostgreSQL walks for every row.
+    Rows are written in primary-key order, so concurrent writers lock them in one order. Like
+    bulk_update, no pre_save: auto_now fields keep their value."""
+    if not objs:
+        return
+    fields = [model._meta.get_field(name) for name in field_names]
+    pk = model._meta.pk
+    quote = connection.ops.quote_name
+    casts = [pk.db_type(connection), *(f.db_type(connection) for f in fields)]
+    row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+    names = ", ".join(quote(c) for c in ["__pk", *(f.column for f in fields)])
+    assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields)
+    params = []
+    for obj in sorted(objs, key=lambda o: o.pk):
+        params.append(pk.get_db_prep_save(obj.pk, connection))
+        params.extend(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields)
+    sql = (f"UPDATE {quote(model._meta.db_table)} AS t SET {assignments} "
+           f"FROM (VALUES {', '.join([row] * len(objs))}) AS v({names}) WHERE t.{quote(pk.column)} = v.\"__pk\"")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)

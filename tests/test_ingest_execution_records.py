@@ -115,3 +115,44 @@ def test_the_rest_api_shows_an_executions_metadata(team, api):
     listed = api.get("/api/v1/executions/").json()
     rows = listed["results"] if isinstance(listed, dict) else listed
     assert [row["metadata"] for row in rows] == [{"n8n_custom_data": {"order_id": "A-1001"}}]
+
+
+def _many(n):
+    """One batch about n executions of one workflow, each with its own outcome (the n8n mirror's
+    batches), the second a retry of the first."""
+    records = {"execution": [], "log": [], "error": [], "performance": []}
+    for i in range(n):
+        state = ("success", "error", "canceled", "waiting")[i % 4]
+        execution = {"workflow_id": "wf", "workflow_name": "Orders", "execution_id": str(100 + i), "state": state,
+                     "mode": ("webhook", "trigger")[i % 2], "started_at": START + timedelta(minutes=i),
+                     "total_steps": i + 1, "metadata": {"n8n_custom_data": {"order": f"A-{i}"}}}
+        if state != "waiting":
+            execution.update(stopped_at=START + timedelta(minutes=i, seconds=i + 1), duration_ms=(i + 1) * 1000)
+        if i == 1:
+            execution["retry_of"] = "100"
+        records["execution"].append(execution)
+        records["log"].append({"workflow_id": "wf", "execution_id": str(100 + i), "log_level": "info",
+                               "message": "step", "node_name": f"Node {i}", "step_number": 1,
+                               "timestamp": START + timedelta(minutes=i, milliseconds=100)})
+    return records
+
+
+@pytest.mark.django_db
+def test_a_batch_about_many_executions_saves_each_ones_outcome(team):
+    # Several executions are saved by one set-wise UPDATE: every field must land on its own row.
+    records = _many(6)
+    ingest(team, records, source="n8n:1", replace=True)
+    stored = {e.external_id: e for e in Execution.objects.all()}
+    assert len(stored) == 6
+    for sent in records["execution"]:
+        e = stored[sent["execution_id"]]
+        assert (e.state, e.mode, e.started_at, e.total_steps) == (
+            sent["state"], sent["mode"], sent["started_at"], sent["total_steps"])
+        assert e.stopped_at == sent.get("stopped_at") and e.duration_ms == sent.get("duration_ms")
+        assert e.metadata == sent["metadata"]
+        i = int(sent["execution_id"]) - 100
+        assert (e.current_step, e.step_number) == (f"Node {i}", 1)
+    assert stored["101"].retry_of == stored["100"]
+    # Sent again, as the mirror re-reads runs: the same rows, nothing added.
+    ingest(team, _many(6), source="n8n:1", replace=True)
+    assert Execution.objects.count() == 6 and ExecutionLog.objects.count() == 6
