@@ -238,6 +238,19 @@ def rollup_target(principal: Principal, workflows=None, team_slug=None):
     return rollups.teams_target(teams.values_list("pk", flat=True))
 
 
+def _error_counts(principal, workflows, team_slug, errors, start, end):
+    """dashboard()'s counts of the period's errors: from the rollups, else from `errors` (the
+    period's errors, scoped)."""
+    if rollups.available():
+        return rollups.errors(rollup_target(principal, workflows, team_slug), start, end)
+    return errors.aggregate(
+        total=Count("pk"),
+        critical=Count("pk", filter=Q(severity=ErrorSeverity.CRITICAL)),
+        open_critical=Count("pk", filter=Q(severity=ErrorSeverity.CRITICAL, resolved=False)),
+        open_high=Count("pk", filter=Q(severity=ErrorSeverity.HIGH, resolved=False)),
+    )
+
+
 def _dashboard_counts_from_rollups(principal, workflows, team_slug, start, end):
     """The executions' and errors' counts of dashboard(), from the rollups (two queries)."""
     target = rollup_target(principal, workflows, team_slug)
@@ -250,17 +263,22 @@ def _dashboard_counts_from_rollups(principal, workflows, team_slug, start, end):
 RECENT_ACTIVITY = ("logs", "errors", "alerts")
 
 
-def dashboard(principal: Principal, workflows=None, start=None, end=None, team_slug=None, recent=RECENT_ACTIVITY):
+def dashboard(principal: Principal, workflows=None, start=None, end=None, team_slug=None, recent=RECENT_ACTIVITY,
+              executions=None):
     """The dashboard summary over [start, end] for the given (already scoped) workflows, one
     team (team_slug), or everything the principal may see. unresolved_alerts counts every open
     alert, however old; a team's alerts include those of no workflow. `recent`: which kinds of
-    recent_activity to list (a page that shows only the logs need not serialize the rest)."""
+    recent_activity to list (a page that shows only the logs need not serialize the rest).
+    `executions`: the period's execution counts {total, successful, failed, finished, average}
+    when the caller has them already (the overview page, from the read of its chart)."""
     def base(model, time_field="timestamp"):
         qs = _narrowed(scope(model.objects.all(), principal), workflows, team_slug)
         return qs, qs.filter(**{f"{time_field}__gte": start, f"{time_field}__lte": end})
 
     _, errors = base(WorkflowError)
-    if rollups.available():
+    if executions is not None:
+        e, err = executions, _error_counts(principal, workflows, team_slug, errors, start, end)
+    elif rollups.available():
         e, err = _dashboard_counts_from_rollups(principal, workflows, team_slug, start, end)
     else:
         _, execs = base(Execution, "started_at")
@@ -272,12 +290,7 @@ def dashboard(principal: Principal, workflows=None, start=None, end=None, team_s
             finished=Count("pk", filter=Q(state__in=FINAL_STATES)),
             average=Avg("duration_ms", filter=Q(duration_ms__isnull=False)),
         )
-        err = errors.aggregate(
-            total=Count("pk"),
-            critical=Count("pk", filter=Q(severity=ErrorSeverity.CRITICAL)),
-            open_critical=Count("pk", filter=Q(severity=ErrorSeverity.CRITICAL, resolved=False)),
-            open_high=Count("pk", filter=Q(severity=ErrorSeverity.HIGH, resolved=False)),
-        )
+        err = _error_counts(principal, workflows, team_slug, errors, start, end)
     all_alerts, alerts = base(Alert)
     open_alerts = all_alerts.filter(resolved=False).aggregate(
         total=Count("pk"),

@@ -309,3 +309,33 @@ def test_workflow_stats_in_sql_agree_with_the_histogram_in_python(team, now):
             assert (total, ok) == (t.total, t.success)
             expected = t.percentile(p)
             assert value == expected or abs(value - expected) <= 1  # rounding half-even vs half-away
+
+
+def test_overview_page_reads_the_executions_once_and_agrees_with_the_dashboard(team, other_team, make_user, now):
+    """The page's cards, chart and system health come from one read of the execution rollups,
+    with the same counts (and so the same health) as the dashboard over the period; the open
+    errors card counts the member's teams' unresolved errors only."""
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    mixed_ingest(team, now)
+    post(other_team, error=[{"workflow_id": "theirs", "execution_id": "t1", "error_message": "x", "severity": "low"}])
+    WorkflowError.objects.filter(pk=WorkflowError.objects.filter(workflow__team=team).first().pk).update(resolved=True)
+    open_errors = WorkflowError.objects.filter(workflow__team=team, resolved=False).count()
+    client = Client()
+    client.force_login(make_user("viewer", team, "viewer"))
+    for period in ("24h", "7d", "30d"):
+        with CaptureQueriesContext(connection) as queries_run:
+            r = client.get(f"/?period={period}")
+        assert r.status_code == 200
+        assert sum("monitoring_executionrollup" in q["sql"] for q in queries_run.captured_queries) == 1, period
+        data = r.context["stats"]
+        summary = queries.dashboard(Principal(user=r.context["user"]), None, data["start"], data["end"])
+        assert (data["counts"]["total"], data["counts"]["successful"], data["counts"]["failed"]) == (
+            summary["total_executions"], summary["successful_executions"], summary["failed_executions"]), period
+        assert round(data["counts"]["average"]) == summary["average_execution_time"]
+        assert r.context["summary"]["system_health"] == summary["system_health"]
+        assert data["open_errors"] == open_errors > 0
+        assert f'data-stat="executions">{summary["total_executions"]}<' in r.content.decode()
+        # The navigation's badge shows the cards' count of unacknowledged alerts.
+        assert r.context["unacknowledged_alerts"] == data["unacknowledged_alerts"]

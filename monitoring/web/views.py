@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -33,10 +34,13 @@ def _get_or_404(queryset, **lookup):
 def overview(request):
     period = PeriodForm(request.GET).chosen()
     data = stats.overview(principal_from_request(request), period)
-    # The page lists recent logs only (and the cards the counts and health).
-    summary = queries.dashboard(principal_from_request(request), None, data["start"], data["end"], recent=("logs",))
+    # The page lists recent logs only (and the cards the counts and health); the executions'
+    # counts come with the chart's read, as the cards show them.
+    summary = queries.dashboard(principal_from_request(request), None, data["start"], data["end"], recent=("logs",),
+                                executions=data["counts"])
+    # The navigation's badge shows the cards' count (navigation() then does not count again).
     context = {"stats": data, "summary": summary, "charts": charts.overview_charts(data),
-               "periods": list(stats.PERIODS), "period": period}
+               "periods": list(stats.PERIODS), "period": period, "unacknowledged_alerts": data["unacknowledged_alerts"]}
     if request.GET.get("partial") == "cards":
         return render(request, "flowtower/_overview_cards.html", context)
     return render(request, "flowtower/overview.html", context)
@@ -171,10 +175,12 @@ def nav_counts(request):
 
 
 def navigation(request):
-    """Context processor: the count of unacknowledged alerts in the navigation."""
+    """Context processor: the count of unacknowledged alerts in the navigation. Counted only when
+    the template shows it and the page has not counted it already (the overview's context)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or request.path.startswith(("/admin/", "/api/")):
         return {}
-    return {"unacknowledged_alerts": stats.unacknowledged_alerts(principal_from_request(request))}
+    count = SimpleLazyObject(lambda: stats.unacknowledged_alerts(principal_from_request(request)))
+    return {"unacknowledged_alerts": count}
 
 
