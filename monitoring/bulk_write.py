@@ -107,3 +107,36 @@ def update_rows(model, objs, field_names):
            f"FROM (VALUES {', '.join([row] * len(objs))}) AS v({names}) WHERE t.{quote(pk.column)} = v.\"__pk\"")
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def next_ids(model, count):
+    """PostgreSQL: `count` ids from the model's id sequence, for rows written later with them (a
+    new execution's records point at it before its row is written)."""
+    table, column = model._meta.db_table, model._meta.pk.column
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                       [table, column, count])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def insert_rows(model, objs, conflict_fields, rows_per_statement=1000):
+    """PostgreSQL: INSERT the rows, ids included, each value as bulk_create would send it (auto_now
+    fields take the time now); a row whose `conflict_fields` are already taken is skipped
+    (ON CONFLICT DO NOTHING). Returns the ids of the rows written. Rows go in id order, so
+    concurrent writers meet in one order."""
+    fields = model._meta.concrete_fields
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    conflict = ", ".join(quote(model._meta.get_field(name).column) for name in conflict_fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    inserted = []
+    ordered = sorted(objs, key=lambda o: o.pk)
+    with connection.cursor() as cursor:
+        for start in range(0, len(ordered), rows_per_statement):
+            chunk = ordered[start:start + rows_per_statement]
+            params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in chunk for f in fields]
+            values = ", ".join([row] * len(chunk))
+            cursor.execute(f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES {values} "
+                           f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {quote(model._meta.pk.column)}", params)
+            inserted.extend(r[0] for r in cursor.fetchall())
+    return inserted

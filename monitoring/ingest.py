@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from . import events, log_context
-from .bulk_write import copy_rows, instance_maker, update_rows
+from .bulk_write import copy_rows, insert_rows, instance_maker, next_ids, update_rows
 from .deduplication import posted_fingerprint, record_alert
 from .masking import mask_data, mask_text
 from .metrics import executions as execution_metrics
@@ -83,7 +83,18 @@ def ensure_workflows(team, source, records):
 
 
 def _ensure_executions(workflows, records, now):
-    """(workflow pk, external execution id) -> Execution, locked for update, created when unknown."""
+    """(workflow pk, external execution id) -> Execution, locked for update, created (running) when
+    unknown."""
+    executions = _find_or_reserve_executions(workflows, records, now)
+    _insert_new_executions(executions)
+    return executions
+
+
+def _find_or_reserve_executions(workflows, records, now):
+    """(workflow pk, external execution id) -> Execution, locked for update. An unknown one starts
+    as running at its first record's time; on PostgreSQL it is not written yet: it gets its id
+    now (so records can point at it) and its row once the batch has moved its state
+    (_insert_new_executions), so a new execution is written once, in its final state."""
     first_seen = {}
     for kind_records in records.values():
         for r in kind_records:
@@ -95,30 +106,57 @@ def _ensure_executions(workflows, records, now):
                 first_seen[key] = ts
     if not first_seen:
         return {}
-
-    def load():
-        by_workflow = defaultdict(list)
-        for wf_pk, ext in first_seen:
-            by_workflow[wf_pk].append(ext)
-        qs = Execution.objects.none()
-        for wf_pk, ext_ids in by_workflow.items():
-            qs = qs | Execution.objects.filter(workflow_id=wf_pk, external_id__in=ext_ids)
-        # Lock in primary-key order so concurrent batches cannot deadlock.
-        return {(e.workflow_id, e.external_id): e for e in qs.select_for_update().order_by("pk")}
-
-    found = load()
-    before = set(found)
+    found = _load_executions(first_seen)
+    for execution in found.values():
+        execution._created_now = execution._insert = False
     missing = [
         Execution(workflow_id=wf_pk, external_id=ext, state=ExecutionState.RUNNING, started_at=ts, last_activity_at=ts)
         for (wf_pk, ext), ts in first_seen.items()
         if (wf_pk, ext) not in found
     ]
-    if missing:
+    if missing and connection.vendor == "postgresql":
+        for execution, pk in zip(missing, next_ids(Execution, len(missing))):
+            execution.pk = pk
+            execution._created_now = execution._insert = True
+            found[(execution.workflow_id, execution.external_id)] = execution
+    elif missing:
+        # SQLite: rows written as running now, updated with the rest at the end of the batch.
+        before = set(found)
         Execution.objects.bulk_create(missing, ignore_conflicts=True)
-        found = load()
-    for key, execution in found.items():
-        execution._created_now = key not in before
+        found = _load_executions(first_seen)
+        for key, execution in found.items():
+            execution._created_now, execution._insert = key not in before, False
     return found
+
+
+def _load_executions(keys):
+    by_workflow = defaultdict(list)
+    for wf_pk, ext in keys:
+        by_workflow[wf_pk].append(ext)
+    qs = Execution.objects.none()
+    for wf_pk, ext_ids in by_workflow.items():
+        qs = qs | Execution.objects.filter(workflow_id=wf_pk, external_id__in=ext_ids)
+    # Lock in primary-key order so concurrent batches cannot deadlock.
+    return {(e.workflow_id, e.external_id): e for e in qs.select_for_update().order_by("pk")}
+
+
+class CreatedConcurrently(Exception):
+    """Another batch created one of this batch's new executions after this one looked: the batch
+    starts again (monitoring.ingest.ingest), and finds it."""
+
+
+def _insert_new_executions(executions):
+    """PostgreSQL: write the batch's new executions, in their final state, with one INSERT. One
+    that a concurrent batch created meanwhile is left alone (ON CONFLICT DO NOTHING) and this
+    batch is done again (CreatedConcurrently), so its records apply to that row."""
+    new = [e for e in executions.values() if e._insert]
+    if not new:
+        return
+    inserted = insert_rows(Execution, new, conflict_fields=["workflow", "external_id"])
+    if len(inserted) != len(new):
+        raise CreatedConcurrently()
+    for execution in new:
+        execution._state.adding, execution._state.db = False, connection.alias
 
 
 def _common(r, workflows, executions, now):
@@ -197,14 +235,17 @@ BUILDERS = {"log": _build_log, "error": _build_error, "performance": _build_perf
 MODELS = {"log": ExecutionLog, "error": WorkflowError, "performance": PerformanceMetric}
 
 
+def _latest_per_execution(objs):
+    # One performance record per execution: a second post for the same execution replaces the
+    # first, so a retried or corrected report never counts twice.
+    latest = {}
+    for obj in objs:
+        latest[obj.execution_id] = obj
+    return list(latest.values())
+
+
 def _write(kind, objs):
     if kind == "performance":
-        # One record per execution: a second post for the same execution replaces the first, so
-        # a retried or corrected report never counts twice.
-        latest = {}
-        for obj in objs:
-            latest[obj.execution_id] = obj
-        objs = list(latest.values())
         PerformanceMetric.objects.bulk_create(
             objs,
             update_conflicts=True,
@@ -264,7 +305,9 @@ def _delete_replaced(records, workflows, executions):
     """replace=True: drop the stored logs and errors of the executions the "execution" records
     name, so the records sent now are the only ones. Returns the dropped errors' (type, severity),
     so the errors counter counts a re-sent error once."""
-    replaced = [executions[_explicit_key(r, workflows)].pk for r in records.get("execution", [])]
+    # An execution this batch creates has nothing stored yet.
+    named = (executions[_explicit_key(r, workflows)] for r in records.get("execution", []))
+    replaced = [e.pk for e in named if not e._created_now]
     if not replaced:
         return []
     ExecutionLog.objects.filter(execution_id__in=replaced).delete()
@@ -279,8 +322,9 @@ def _apply_explicit(records, workflows, executions):
     changed = set()
     retry_keys = {(workflows[r["workflow_id"]].pk, r["retry_of"]) for r in records.get("execution", [])
                   if r.get("retry_of")}
-    retried = {}
-    for wf_pk, ext in retry_keys:
+    # An execution of this batch may be retried in it (and, new, have no row yet): taken from the batch.
+    retried = {key: executions[key] for key in retry_keys if key in executions}
+    for wf_pk, ext in retry_keys - set(retried):
         retried[(wf_pk, ext)] = Execution.objects.filter(workflow_id=wf_pk, external_id=ext).first()
     for r in records.get("execution", []):
         execution = executions[_explicit_key(r, workflows)]
@@ -318,40 +362,54 @@ def _bind_log_fields(team, records):
 def ingest(team, records, source="api", replace=False):
     """Write validated records, {kind: [validated dict, …]}, for `team`. Returns IngestResult."""
     _bind_log_fields(team, records)
+    for attempt in range(3):
+        try:
+            return _ingest_once(team, records, source, replace)
+        except CreatedConcurrently:
+            # Rolled back; the next attempt finds the executions the other batch created.
+            if attempt == 2:
+                raise
+
+
+def _ingest_once(team, records, source, replace):
     now = timezone.now()
     result = IngestResult()
     with transaction.atomic():
         workflows = ensure_workflows(team, source, records)
-        executions = _ensure_executions(workflows, records, now)
+        executions = _find_or_reserve_executions(workflows, records, now)
         states_before = {e.pk: e.state for e in executions.values()}  # read under the rows' lock
-        replaced_errors = _delete_replaced(records, workflows, executions) if replace else []
         # Share the loaded objects so serializing the results costs no further queries.
         by_pk = {w.pk: w for w in workflows.values()}
         for w in workflows.values():
             w.team = team
         for e in executions.values():
             e.workflow = by_pk[e.workflow_id]
-        changed = set()
-        # Apply records to executions in time order, so the last step wins.
-        applied = []
+        # Build the records and move the executions' states in memory first, so a new execution's
+        # row is written once, as the batch leaves it. Records apply in time order: the last step wins.
+        built, applied = {}, []
         for kind in ("log", "error", "performance"):
             make = instance_maker(MODELS[kind])
             objs = [BUILDERS[kind](r, _common(r, workflows, executions, now), make) for r in records.get(kind, [])]
-            if not objs:
-                continue
-            written = _write(kind, objs)
-            result.created[kind] = written
-            applied.extend((obj.timestamp, kind, obj) for obj in written)
-        if records.get("alert"):
-            # Alerts do not move their execution's state.
-            result.created["alert"], result.new_alerts = _record_alerts(team, records["alert"], workflows,
-                                                                        executions, now)
+            if kind == "performance":
+                objs = _latest_per_execution(objs)
+            if objs:
+                built[kind] = objs
+                applied.extend((obj.timestamp, kind, obj) for obj in objs)
+        changed = set()
         for _, kind, obj in sorted(applied, key=lambda t: t[0]):
             if _advance_state(obj.execution, kind, obj):
                 changed.add(obj.execution.pk)
         changed |= _apply_explicit(records, workflows, executions)
+        _insert_new_executions(executions)
+        replaced_errors = _delete_replaced(records, workflows, executions) if replace else []
+        for kind, objs in built.items():
+            result.created[kind] = _write(kind, objs)
+        if records.get("alert"):
+            # Alerts do not move their execution's state.
+            result.created["alert"], result.new_alerts = _record_alerts(team, records["alert"], workflows,
+                                                                        executions, now)
         touched = [e for e in executions.values() if e.pk in changed or e._created_now]
-        _save_executions(touched)
+        _save_executions([e for e in touched if not e._insert])
         result.executions = {e.pk: e for e in executions.values()}
         _count(team, records, workflows, executions, result, states_before, changed, replaced_errors)
         _publish(team, result, touched)
