@@ -261,6 +261,16 @@ def _dashboard_counts_from_rollups(principal, workflows, team_slug, start, end):
 
 
 RECENT_ACTIVITY = ("logs", "errors", "alerts")
+LATEST_LOGS_FIRST = timedelta(days=1)
+
+
+def _newest_logs(logs, end, n=10):
+    """The newest n of `logs` (the period's), looked for in the period's last day first: the
+    execution logs are partitioned by day, and a bound in the query lets PostgreSQL plan the
+    last day's partitions only, not the period's 30 (planning them was 3 ms of the 30-day
+    overview). The whole period when that day had fewer."""
+    newest = list(logs.filter(timestamp__gte=end - LATEST_LOGS_FIRST).order_by("-timestamp")[:n]) if end else []
+    return newest if len(newest) == n else list(logs.order_by("-timestamp")[:n])
 
 
 def dashboard(principal: Principal, workflows=None, start=None, end=None, team_slug=None, recent=RECENT_ACTIVITY,
@@ -315,7 +325,7 @@ def dashboard(principal: Principal, workflows=None, start=None, end=None, team_s
         ),
         "recent_activity": {
             kind: rows() for kind, rows in {
-                "logs": lambda: serialize_many("log", logs.select_related(*related).order_by("-timestamp")[:10]),
+                "logs": lambda: serialize_many("log", _newest_logs(logs.select_related(*related), end)),
                 "errors": lambda: serialize_many("error", errors.select_related(*related).order_by("-timestamp")[:5]),
                 "alerts": lambda: serialize_many("alert", alerts.select_related(*RELATED["alerts"])
                                                  .order_by("-timestamp")[:5]),

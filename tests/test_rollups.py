@@ -339,3 +339,25 @@ def test_overview_page_reads_the_executions_once_and_agrees_with_the_dashboard(t
         assert f'data-stat="executions">{summary["total_executions"]}<' in r.content.decode()
         # The navigation's badge shows the cards' count of unacknowledged alerts.
         assert r.context["unacknowledged_alerts"] == data["unacknowledged_alerts"]
+
+
+def test_dashboard_recent_logs_are_the_periods_newest_whether_or_not_its_last_day_has_enough(team, make_user, now):
+    """The newest logs are looked for in the period's last day first; a day with fewer than ten
+    takes the rest from earlier in the period, and nothing from outside it."""
+    def log(i, at):
+        return {"workflow_id": "wf-1", "execution_id": f"x{i}", "log_level": "info", "message": f"m{i}",
+                "timestamp": at.isoformat()}
+
+    principal = Principal(user=make_user("admin", superuser=True))
+    post(team, log=[log(i, now - timedelta(days=3, minutes=i)) for i in range(12)] + [log(99, now - timedelta(days=9))])
+    post(team, log=[log(i, now - timedelta(hours=2, minutes=i - 100)) for i in range(100, 104)])
+
+    def messages(start, end):
+        return [row["message"] for row in queries.dashboard(principal, None, start, end, recent=("logs",))[
+            "recent_activity"]["logs"]]
+
+    assert messages(now - timedelta(days=7), now) == [f"m{i}" for i in [100, 101, 102, 103, 0, 1, 2, 3, 4, 5]]
+    post(team, log=[log(i, now - timedelta(hours=1, minutes=i - 200)) for i in range(200, 212)])
+    got = messages(now - timedelta(days=7), now)
+    assert got == [f"m{i}" for i in range(200, 210)], got
+    assert messages(now - timedelta(days=30), now - timedelta(days=8)) == ["m99"]
