@@ -361,3 +361,24 @@ def test_dashboard_recent_logs_are_the_periods_newest_whether_or_not_its_last_da
     got = messages(now - timedelta(days=7), now)
     assert got == [f"m{i}" for i in range(200, 210)], got
     assert messages(now - timedelta(days=30), now - timedelta(days=8)) == ["m99"]
+
+
+def test_segments_with_six_hour_rows_cover_the_same_hours_once(now):
+    """Whole hours beside the days read as 6-hour team rows where they fit: the same raw edges,
+    and rollup pieces that tile the same span without gap or overlap, each on its own boundaries."""
+    rng = random.Random(5)
+    for _ in range(300):
+        start = now - timedelta(minutes=rng.randint(0, 5 * 24 * 60))
+        end = None if rng.random() < 0.2 else start + timedelta(minutes=rng.randint(0, 4 * 24 * 60))
+        plain = rollups.segments(start, end)
+        mixed = rollups.segments(start, end, rollups.DAY, rollups.QUARTER_DAY)
+        assert [p for p in mixed if p[0] == "raw"] == [p for p in plain if p[0] == "raw"]
+        spans = sorted((p[1], p[2], p[0]) for p in mixed if p[0] != "raw")
+        whole = sorted((p[1], p[2]) for p in plain if p[0] != "raw")
+        if not whole:
+            assert not spans
+            continue
+        assert spans[0][0] == whole[0][0] and spans[-1][1] == whole[-1][1]
+        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+        for lo, hi, size in spans:
+            assert rollups.floor_to(lo, size) == lo and (hi is None or rollups.floor_to(hi, size) == hi)
