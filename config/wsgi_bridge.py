@@ -15,6 +15,7 @@ Responses are sent whole once the view has produced them: no view here streams (
 would be buffered, not broken)."""
 
 import asyncio
+import os
 import json
 import sys
 import tempfile
@@ -32,7 +33,18 @@ class WSGIBridge:
         self.application = wsgi_application
         # Threads wait on PostgreSQL and Redis most of the time: a few per core keep the CPU busy;
         # more only queue on the database pool (DB_POOL_MAX_SIZE).
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="http")
+        self.threads = threads
+        self._executor, self._executor_pid = None, None
+
+    @property
+    def executor(self):
+        """This process's request threads, made on first use. A pool does not survive a fork: a
+        child (a forking server, a test's live server) inherits one that believes its threads are
+        idle, though none runs there, and every request would wait forever on its queue."""
+        if self._executor_pid != os.getpid():
+            self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="http")
+            self._executor_pid = os.getpid()
+        return self._executor
 
     async def __call__(self, scope, receive, send):
         if _too_long(scope):
