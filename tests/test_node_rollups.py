@@ -129,29 +129,3 @@ def test_deleting_a_workflow_deletes_its_node_rollups(busy):
     busy.delete()
     assert not NodeRollup.objects.filter(workflow_id=pk).exists()
     assert NodeRollup.objects.exclude(workflow_id=pk).count() == quiet
-
-
-def test_an_execution_resent_with_replace_counts_its_node_runs_once(team, monkeypatch):
-    """The n8n mirror re-sends an execution with replace=True: its logs are deleted and written
-    again, and each node run counts once, with its new duration and outcome."""
-    from monitoring.ingest import ingest
-    from monitoring.schemas import validate_records
-    monkeypatch.setattr(node_stats_module, "EXACT_UP_TO", 0)
-    at = timezone.now() - timedelta(hours=3)
-    execution = {"workflow_id": "wf-mirror", "execution_id": "x1", "state": "success", "started_at": at,
-                 "stopped_at": at + timedelta(seconds=2), "duration_ms": 2000}
-
-    def send(duration, level):
-        logs = [{"workflow_id": "wf-mirror", "execution_id": "x1", "log_level": level, "message": node,
-                 "node_name": node, "duration": duration, "timestamp": (at + timedelta(seconds=i)).isoformat()}
-                for i, node in enumerate(("Fetch", "Store"))]
-        ingest(team, {"execution": [execution], "log": validate_records("log", logs)[0]}, replace=True)
-
-    send(100, "info")
-    send(300, "error")
-    send(300, "error")
-    nodes = {n["node_name"]: n for n in node_stats(Workflow.objects.get(external_id="wf-mirror"))["nodes"]}
-    assert {name: (n["runs"], n["failure_share"]) for name, n in nodes.items()} == {"Fetch": (1, 1.0),
-                                                                                  "Store": (1, 1.0)}
-    assert_within_bound(nodes["Fetch"]["p95_ms"], 300)
-    assert ExecutionLog.objects.count() == 2
