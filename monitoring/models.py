@@ -488,25 +488,3 @@ class RetentionRun(models.Model):
 
     def __str__(self):
         return f"retention {self.started_at:%Y-%m-%d %H:%M} ({self.trigger})"
-
-
-class NodeRollup(models.Model):
-    """Node runs (one node in one execution) of one workflow whose first log falls in a bucket (an
-    hour or a UTC day), split by duration_bucket (the bin of the run's summed log durations, -1
-    none), with how many failed and their summed duration (monitoring.node_stats; docs/rollups.md).
-    Maintained by PostgreSQL triggers on the execution logs; never deleted by retention."""
-
-    level = models.PositiveSmallIntegerField()  # 1: hour, 2: UTC day
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="+", db_index=False)
-    node_name = models.CharField(max_length=255)
-    bucket_start = models.DateTimeField()
-    duration_bucket = models.SmallIntegerField()
-    runs = models.IntegerField(default=0)
-    failures = models.IntegerField(default=0)
-    duration_sum = models.BigIntegerField(default=0)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["workflow", "level", "bucket_start", "node_name", "duration_bucket"],
-                                    name="node_rollup_key"),
-        ]

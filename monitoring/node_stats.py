@@ -15,17 +15,9 @@ What counts:
 - nodes are those that ran in the current window, the most failing first (failure share,
   highest first), then the slowest (p95, highest first; untimed last), then by name.
 
-Logs without an execution belong to no run and are not counted.
-
-Cost: on PostgreSQL, one query over the node rollups (monitoring.rollups.node_windows; hour and
-day rows kept by a trigger on the logs, migration 0011) plus the raw logs of the partial hours at
-the windows' edges; the percentiles come from the rollups' duration bins, within
-rollups.PERCENTILE_BOUND of the exact value (docs/rollups.md, "Node runs"); a workflow with at most
-EXACT_UP_TO runs in the two windows gets the exact computation from its logs (a second, small
-query: its answer exact, as small test and demo workflows expect). On other databases
-(SQLite in the demo), one aggregate over this workflow's logs of the two windows, the percentiles
-computed in Python over the newest PYTHON_SAMPLE runs. _windows_sql is the exact computation in
-PostgreSQL from the logs, kept to check the rollups against.
+Cost: one aggregate query over the (workflow, -timestamp) index range of this workflow's logs in
+the two windows; other workflows' data never enters. On PostgreSQL the percentiles are computed in
+SQL; on other databases (SQLite in the demo) in Python over the newest PYTHON_SAMPLE runs.
 """
 
 from __future__ import annotations
@@ -37,14 +29,12 @@ from django.db import connection
 from django.db.models import Case, IntegerField, Max, Min, Sum, Value, When
 from django.utils import timezone
 
-from . import rollups
 from .models import ExecutionLog, LogLevel, Workflow
 from .stats import percentile
 
 MIN_DAYS, MAX_DAYS, DEFAULT_DAYS = 1, 30, 7
 FAILED_LEVELS = (LogLevel.ERROR, LogLevel.FATAL)
 PYTHON_SAMPLE = 20_000  # node runs read at most on databases without percentile_cont
-EXACT_UP_TO = 2_000  # node runs in both windows up to which PostgreSQL computes from the raw logs
 
 
 def node_stats(workflow: Workflow, days: int = DEFAULT_DAYS, now=None) -> dict:
@@ -54,13 +44,8 @@ def node_stats(workflow: Workflow, days: int = DEFAULT_DAYS, now=None) -> dict:
         raise ValueError(f"days must be an integer from {MIN_DAYS} to {MAX_DAYS}")
     now = now or timezone.now()
     start = now - timedelta(days=days)
-    since = start - timedelta(days=days)
-    if rollups.available():
-        windows, runs = _windows_rollups(workflow, since, start, now)
-        if runs <= EXACT_UP_TO:  # few runs: the exact percentiles cost no more than the rollups
-            windows = _windows_sql(_node_runs(workflow, since, now), start)
-    else:
-        windows = _windows_python(_node_runs(workflow, since, now), start)
+    runs = _node_runs(workflow, start - timedelta(days=days), now)
+    windows = _windows_sql(runs, start) if connection.vendor == "postgresql" else _windows_python(runs, start)
     nodes = [_node(name, current, windows.get((name, False))) for (name, is_current), current in windows.items()
              if is_current]
     nodes.sort(key=_worst_first)
@@ -74,21 +59,10 @@ def _node_runs(workflow, since, until):
     return (
         ExecutionLog.objects.filter(workflow_id=workflow.pk, timestamp__gte=since, timestamp__lt=until)
         .exclude(node_name="")
-        .exclude(execution_id=None)
         .order_by()
         .values("node_name", "execution_id")
         .annotate(first_at=Min("timestamp"), duration_ms=Sum("duration"), failed=Max(failed))
     )
-
-
-def _windows_rollups(workflow, since, start, until):
-    """The same answer from the node rollups, percentiles from their duration bins; and how many
-    runs the two windows hold."""
-    found = rollups.node_windows(workflow.pk, [(since, start), (start, until)])
-    windows = {(name, window == 1): _window(count, failed, rollups.histogram_percentile(histogram, 50),
-                                            rollups.histogram_percentile(histogram, 95))
-               for (name, window), (count, failed, histogram) in found.items()}
-    return windows, sum(count for count, _, _ in found.values())
 
 
 def _windows_sql(runs, start):

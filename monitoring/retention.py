@@ -123,14 +123,6 @@ def _delete_in_chunks(queryset, chunk, on_chunk):
         on_chunk(len(pks))
 
 
-def _keeping_node_rollups(using):
-    """Expired logs leave the node rollups as they are (the trigger of migration 0011 skips
-    deletes in this transaction): the node statistics keep what ran, as the other rollups do."""
-    if connections[using].vendor == "postgresql":
-        with connections[using].cursor() as c:
-            c.execute("SET LOCAL flowtower.keep_node_rollups = 'on'")
-
-
 def _delete_logs_in_chunks(cutoff, chunk, on_chunk):
     """Expired logs left after the partition drops (or every one on SQLite), by chunks of the
     timestamp index; the time bound on the DELETE too limits it to the partitions that can hold
@@ -143,7 +135,6 @@ def _delete_logs_in_chunks(cutoff, chunk, on_chunk):
             return deleted
         with transaction.atomic(using=expired_logs.db):
             _without_waiting_for_disk(expired_logs.db)
-            _keeping_node_rollups(expired_logs.db)
             rows = ExecutionLog.objects.filter(pk__in=_keys(pks, expired_logs.db), timestamp__lt=cutoff)
             rows._raw_delete(expired_logs.db)
         deleted += len(pks)

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import Execution, ExecutionLog, Team, Workflow, WorkflowError
+from .models import Execution, Team, Workflow, WorkflowError
 
 HOUR, QUARTER_DAY, DAY = timedelta(hours=1), timedelta(hours=6), timedelta(days=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
@@ -359,9 +359,9 @@ def errors(target, start, end):
 
 
 def oldest_rebuildable(now=None):
-    """The first whole UTC day after the earliest retention cut-off of executions, errors and logs
-    (node runs): before it, raw rows may be gone while their rollups stay."""
-    days = min(settings.FLOWTOWER_RETENTION_DAYS[kind] for kind in ("executions", "errors", "logs"))
+    """The first whole UTC day after the earliest retention cut-off of executions and errors:
+    before it, raw rows may be gone while their rollups stay."""
+    days = min(settings.FLOWTOWER_RETENTION_DAYS["executions"], settings.FLOWTOWER_RETENTION_DAYS["errors"])
     return ceil_to((now or timezone.now()) - timedelta(days=days), DAY)
 
 
@@ -377,64 +377,8 @@ def rebuild(since=None, until=None, chunk=DAY, progress=None):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT flowtower_rebuild_execution_rollups(%s, %s)", [lo, hi])
             cursor.execute("SELECT flowtower_rebuild_error_rollups(%s, %s)", [lo, hi])
-            cursor.execute("SELECT flowtower_rebuild_node_rollups(%s, %s)", [lo, hi])
         days += 1
         if progress:
             progress(lo, hi)
         lo = hi
     return days
-
-
-# --- node runs (migration 0011; monitoring.node_stats) -------------------------------------------
-
-
-def node_windows(workflow_id, windows):
-    """{(node name, window index): (runs, failed runs, {duration bin: runs})} of one workflow's node
-    runs whose first log falls in each [lo, hi) of `windows`. Whole hours and UTC days from the node
-    rollups, the partial hours at the edges from the raw logs (at most an hour's logs each; a run
-    whose logs cross an edge counts on each side with the logs of that side, as node_stats' raw
-    computation does at its window's bounds). One query."""
-    pieces = []
-    for index, (lo, hi) in enumerate(windows):
-        for piece in _node_segments(lo, hi):
-            pieces.append(_node_piece(workflow_id, index, *piece))
-    sql = ("SELECT win, node_name, bin, sum(runs)::bigint, sum(failures)::bigint FROM ("
-           + " UNION ALL ".join(f"SELECT * FROM ({p[0]}) AS p{i}(win, node_name, bin, runs, failures)"
-                                for i, p in enumerate(pieces))
-           + ") AS pieces GROUP BY win, node_name, bin")
-    with connection.cursor() as cursor:  # a few hundred rows: no parallel plan to rule out (_fetch)
-        cursor.execute(sql, [x for p in pieces for x in p[1]])
-        rows = cursor.fetchall()
-    out = {}
-    for window, name, duration_bin, runs, failures in rows:
-        count, failed, histogram = out.get((name, window), (0, 0, {}))
-        histogram[duration_bin] = histogram.get(duration_bin, 0) + int(runs)
-        out[(name, window)] = (count + int(runs), failed + int(failures), histogram)
-    return {key: value for key, value in out.items() if value[0]}
-
-
-def _node_segments(lo, hi):
-    """[lo, hi) as ("raw", a, b) edges (under an hour each) and (level, a, b) rollup ranges: 1 hours,
-    2 UTC days."""
-    h0, hb = ceil_to(lo, HOUR), floor_to(hi, HOUR)
-    if hb <= h0:
-        return [("raw", lo, hi)]
-    d0, d1 = ceil_to(h0, DAY), floor_to(hb, DAY)
-    middle = [(1, h0, d0), (2, d0, d1), (1, d1, hb)] if d0 < d1 else [(1, h0, hb)]
-    return [("raw", lo, h0), *(m for m in middle if m[1] < m[2]), ("raw", hb, hi)]
-
-
-def _node_piece(workflow_id, window, kind, lo, hi):
-    """(SQL, params): (window, node, bin, runs, failures) of one segment."""
-    if kind == "raw":
-        return (f"""
-            SELECT %s, node_name, flowtower_duration_bucket(duration), count(*), sum(failed) FROM (
-                SELECT node_name, sum(duration) AS duration,
-                       max(CASE WHEN log_level IN ('error', 'fatal') THEN 1 ELSE 0 END) AS failed
-                FROM {ExecutionLog._meta.db_table}
-                WHERE workflow_id = %s AND timestamp >= %s AND timestamp < %s AND node_name <> ''
-                  AND execution_id IS NOT NULL
-                GROUP BY execution_id, node_name) AS runs GROUP BY 2, 3""", [window, workflow_id, lo, hi])
-    return ("SELECT %s, node_name, duration_bucket, sum(runs), sum(failures) FROM monitoring_noderollup "
-            "WHERE workflow_id = %s AND level = %s AND bucket_start >= %s AND bucket_start < %s GROUP BY 2, 3",
-            [window, workflow_id, kind, lo, hi])

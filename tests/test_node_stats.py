@@ -99,9 +99,8 @@ def test_days_sets_both_windows(world):
             node_stats(world, days=bad, now=NOW)
 
 
-def test_at_most_two_queries(world, django_assert_max_num_queries):
-    # The node rollups, then (a workflow this small) the exact computation from its logs.
-    with django_assert_max_num_queries(2):
+def test_one_query(world, django_assert_num_queries):
+    with django_assert_num_queries(1):
         node_stats(world, now=NOW)
 
 

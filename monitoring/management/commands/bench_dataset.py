@@ -175,7 +175,6 @@ class Command(BaseCommand):
             # now, from the rows, as `manage.py rebuild_rollups` would (monitoring.rollups).
             step("rollups", "SELECT flowtower_rebuild_execution_rollups(NULL, NULL)",
                  "SELECT flowtower_rebuild_error_rollups(NULL, NULL)")
-            step("node rollups", "SELECT flowtower_rebuild_node_rollups(NULL, NULL)")
             counts = self.counts()
             with connection.cursor() as c:
                 c.execute(f"INSERT INTO {MARKER} (id, params, counts, generated_at, seconds) VALUES (1, %s, %s, %s, %s) "

@@ -1,5 +1,5 @@
 """`manage.py rebuild_rollups [--since YYYY-MM-DD] [--until YYYY-MM-DD]`: compute the rollups of
-executions, errors and node runs again from the raw rows, one UTC day per transaction (monitoring.rollups).
+executions and errors again from the raw rows, one UTC day per transaction (monitoring.rollups).
 
 Needed only when rows were written with the triggers off (a restore with triggers disabled, rows
 loaded with session_replication_role = replica, as the bench dataset is); PostgreSQL's triggers
