@@ -1,7 +1,8 @@
 """The one ingestion path. The REST API, the n8n mirror and the demo generator all hand validated
 records (monitoring.schemas) to `ingest`, which in one transaction:
 
-1. registers unknown workflows to the team and creates unknown executions (state running);
+1. registers unknown workflows to the team and finds or creates the executions (a new one starts
+   as running; on PostgreSQL its row is written once, after step 3, in the state the batch leaves);
 2. masks secrets and writes the records in bulk (logs by one COPY on PostgreSQL, the other
    kinds by one INSERT per kind, never one per row; monitoring.bulk_write) —
    except alerts, which are deduplicated one by one (monitoring.deduplication): a repeat of an
