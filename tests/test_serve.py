@@ -4,8 +4,8 @@ posted log, whichever worker took the POST and whichever holds the socket (the R
 carries events between them)."""
 
 import json
-import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -15,27 +15,24 @@ from django.db import connection
 
 from monitoring.models import ServiceToken
 
-from daphne_server import ROOT, database_url, free_port
+from child_process import Process
+from daphne_server import database_url, free_port
 from test_live_server import Listener, log_with, post, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class Served:
-    """`python -m config.serve --workers 2` on a free port, with the test run's settings."""
+class Served(Process):
+    """`python -m config.serve --workers 2` on a free port, with the test run's settings (started,
+    logged and stopped by child_process.Process)."""
 
     def __init__(self, tmp_path, env):
         self.port = free_port()
         self.url, self.ws_url = f"http://127.0.0.1:{self.port}", f"ws://127.0.0.1:{self.port}"
-        self.log_path = tmp_path / "serve.log"
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "config.serve", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--workers", "2"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        super().__init__([sys.executable, "-m", "config.serve", "--host", "127.0.0.1", "--port", str(self.port),
+                          "--workers", "2"], env, tmp_path / "serve.log")
 
     def wait_ready(self, timeout=60):
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log()
@@ -48,28 +45,14 @@ class Served:
                 time.sleep(0.2)
         raise AssertionError(f"config.serve did not answer within {timeout} s:\n{self.log()}")
 
-    def log(self):
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
 
 @pytest.fixture
 def served(tmp_path):
     import os
 
     env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict)}
-    server = Served(tmp_path, env)
-    try:
+    with Served(tmp_path, env) as server:
         yield server.wait_ready()
-    finally:
-        server.stop()
 
 
 def test_the_production_server_takes_a_post_and_streams_it_to_a_socket(served, team, make_user):
