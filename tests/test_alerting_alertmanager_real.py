@@ -49,6 +49,21 @@ def flowtower(django_db_setup, django_db_blocker):
         yield daphne
 
 
+@pytest.fixture
+def settled(transactional_db):
+    """After the test, before its tables are emptied: wait until the module's server has no
+    transaction open on the test database (a late Alertmanager notification still being
+    stored), or emptying the tables' partitions can deadlock with it."""
+    yield
+    for _ in range(100):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')")
+            if not cursor.fetchone()[0]:
+                return
+        time.sleep(0.1)
+
+
 class Alertmanager:
     """One Alertmanager process on free 127.0.0.1 ports, clustering off, with its own storage."""
 

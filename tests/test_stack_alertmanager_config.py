@@ -18,7 +18,7 @@ import yaml
 from aiosmtpd.controller import Controller
 
 from monitoring.models import Alert, ServiceToken
-from test_alerting_alertmanager_real import AMTOOL, Alertmanager, flowtower, iso, needs_alertmanager, wait_for  # noqa: F401
+from test_alerting_alertmanager_real import AMTOOL, Alertmanager, flowtower, iso, needs_alertmanager, settled, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.stack_validation
 
@@ -111,7 +111,7 @@ def local_config(tmp_path, flowtower_url, token, slack_url, smtp_port):
 
 @needs_alertmanager
 @pytest.mark.django_db(transaction=True)
-def test_the_shipped_configuration_delivers_to_flowtower_slack_and_email(flowtower, team, httpserver, mailbox,
+def test_the_shipped_configuration_delivers_to_flowtower_slack_and_email(flowtower, team, settled, httpserver, mailbox,
                                                                         tmp_path):
     token = ServiceToken.issue(team, "alertmanager")[1]
     httpserver.expect_request("/slack", method="POST").respond_with_data("ok")
