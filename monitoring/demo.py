@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from .api import token_cache  # revoked at once, in every process's token cache
 from .ingest import ingest
-from .models import Execution, Membership, Role, ServiceToken, Team
+from .models import Execution, Membership, Role, ServiceToken, Team, Workflow
 from .schemas import validate_records
 
 DEMO_TEAM = "demo"
@@ -32,22 +33,38 @@ class DemoWorkflow:
     name: str
     nodes: tuple  # (node name, typical milliseconds)
     failure_rate: float
-    failure: tuple  # (node, error_type, severity, code, message)
+    # (node, error_type, severity, code, message): the message is a template whose {n}, {ms}, {id}
+    # and {page} vary per failure, as real messages do, so the Errors page shows them grouped.
+    failure: tuple
+    minutes_saved: Decimal | None = None  # the team's estimate of the time one successful run saves
+    runs_per_hour_before: int = 0  # runs an hour in the history older than a day (a schedule)
+    # Live only: extra seconds in one node — the workflow got slower since the demo started, and
+    # the anomaly rule explains it against its own 14-day history.
+    live_slowdown: tuple | None = None
 
 
 WORKFLOWS = [
     DemoWorkflow("wf-001", "Order sync", (("Webhook", 20), ("Fetch orders", 900), ("Transform", 150),
                                           ("Upsert CRM", 700), ("Notify Slack", 200)), 0.05,
-                 ("Upsert CRM", "network", "high", "TIMEOUT_001", "Connection timeout to external API")),
+                 ("Upsert CRM", "network", "high", "TIMEOUT_001",
+                  "Connection timeout to external API after {ms} ms (request {id})"),
+                 minutes_saved=Decimal("4")),
     DemoWorkflow("wf-002", "Customer import", (("Webhook", 20), ("Validate customer", 80), ("Enrich", 600),
                                                ("Save customer", 300)), 0.3,
-                 ("Validate customer", "validation", "medium", "VALIDATION", "Invalid payload: missing customer_id")),
+                 ("Validate customer", "validation", "medium", "VALIDATION",
+                  "Invalid payload: missing customer_id in record {n}"),
+                 minutes_saved=Decimal("2.5")),
     DemoWorkflow("wf-003", "Invoice fetch", (("Schedule", 10), ("Get invoices", 1200), ("Store PDF", 500)), 0.15,
-                 ("Get invoices", "network", "high", "HTTP_500", "The service was not able to process your request")),
+                 ("Get invoices", "network", "high", "HTTP_500",
+                  "The service was not able to process your request: GET "
+                  "https://billing.example.com/v2/invoices?page={page}&account={n}"),
+                 minutes_saved=Decimal("10"), runs_per_hour_before=4, live_slowdown=("Get invoices", 8.0)),
     DemoWorkflow("wf-004", "Nightly report", (("Schedule", 10), ("Slow source", 1500), ("Pause", 2000),
                                               ("Render", 300), ("Email", 150)), 0.05,
                  ("Slow source", "timeout", "critical", "TIMEOUT", "Source did not answer within 30 s")),
 ]
+BY_ID = {wf.external_id: wf for wf in WORKFLOWS}
+HISTORY_DAYS = 14
 
 
 def ensure_demo_accounts():
@@ -99,7 +116,9 @@ def _execution_records(wf: DemoWorkflow, execution_id, start, rng):
         base = {"workflow_id": wf.external_id, "workflow_name": wf.name, "execution_id": execution_id,
                 "timestamp": t.isoformat(), "node_name": node, "step_number": step}
         if fails and node == wf.failure[0]:
-            _, etype, severity, code, message = wf.failure
+            _, etype, severity, code, template = wf.failure
+            message = template.format(n=rng.randint(1000, 99999), ms=rng.randint(30000, 30999),
+                                      id=f"{rng.getrandbits(64):016x}", page=rng.randint(1, 40))
             logs.append({**base, "log_level": "error", "message": f"{node} failed: {message}", "duration": took})
             errors.append({k: v for k, v in base.items() if k != "step_number"} | {
                 "error_type": etype, "severity": severity, "error_code": code, "error_message": message,
@@ -139,27 +158,37 @@ def _ingest_raw(team, raw):
     return ingest(team, records)
 
 
-def backfill(team, hours=24, per_hour=6, seed=7):
-    """A day of history, so the dashboard has something to show on first start. Idempotent:
-    does nothing once the team has executions."""
+def backfill(team, hours=24, per_hour=6, days=HISTORY_DAYS, seed=7):
+    """History, so the dashboard has something to show on first start: the last `hours` with
+    `per_hour` executions of random workflows, and `days` of the scheduled workflows' runs (the
+    baseline anomaly rules compare with). Sets the time-saved estimates. Returns the number of
+    executions made. Idempotent: does nothing once the team has executions."""
     if Execution.objects.filter(workflow__team=team).exists():
         return 0
     rng = random.Random(seed)
     now = timezone.now()
     history = {"log": [], "error": [], "alert": [], "performance": []}
-    count = 0
-    for h in range(hours, 0, -1):
-        for _ in range(per_hour):
-            wf = rng.choice(WORKFLOWS)
-            start = now - timedelta(hours=h) + timedelta(seconds=rng.randint(0, 3500))
-            for kind, items in _execution_records(wf, f"demo-{start:%Y%m%d%H%M%S}-{count}", start, rng).items():
-                history[kind] += items
-            count += 1
-    # One ingest of the whole day (one INSERT per kind) instead of one per execution: the first
-    # `make run` is seconds faster.
+    starts = [(wf, now - timedelta(hours=h) + timedelta(seconds=rng.randint(0, 3500)))
+              for h in range(days * 24, 0, -1) for wf in WORKFLOWS for _ in range(wf.runs_per_hour_before)]
+    starts += [(rng.choice(WORKFLOWS), now - timedelta(hours=h) + timedelta(seconds=rng.randint(0, 3500)))
+               for h in range(hours, 0, -1) for _ in range(per_hour)]
+    for count, (wf, start) in enumerate(starts):
+        for kind, items in _execution_records(wf, f"demo-{start:%Y%m%d%H%M%S}-{count}", start, rng).items():
+            history[kind] += items
+    # One ingest of the whole history (one INSERT per kind) instead of one per execution: the
+    # first `make run` is seconds faster.
     with transaction.atomic():
         _ingest_raw(team, history)
-    return count
+        set_time_saved_estimates(team)
+    return len(starts)
+
+
+def set_time_saved_estimates(team):
+    """The demo workflows' "minutes saved per successful run", where the team has set none."""
+    for wf in WORKFLOWS:
+        if wf.minutes_saved is not None:
+            Workflow.objects.filter(team=team, external_id=wf.external_id, minutes_saved_per_run=None).update(
+                minutes_saved_per_run=wf.minutes_saved)
 
 
 class HttpSink:
@@ -210,6 +239,8 @@ def feed_forever(team, pace=1.0, stop_after=None, out=None, sink=None):
         for log in records["log"]:
             # Each step arrives when it happens (not before: timestamps must not be in the future).
             time.sleep(pace * rng.uniform(0.4, 1.2))
+            if wf.live_slowdown and log["node_name"] == wf.live_slowdown[0]:
+                time.sleep(pace * wf.live_slowdown[1])
             stamp = timezone.now()
             first = first or stamp
             log["timestamp"] = stamp.isoformat()

@@ -14,7 +14,8 @@ def test_demo_setup_prints_working_credentials_and_backfills(db, capsys, client)
     token = out.split("service token for team 'demo':")[1].split()[0]
     assert ServiceToken.objects.get(name=demo.DEMO_TOKEN_NAME, revoked_at__isnull=True).prefix == token[:10]
     team = Team.objects.get(slug="demo")
-    assert Execution.objects.filter(workflow__team=team).count() == 24 * 6
+    # A day of random workflows, and two weeks of the scheduled one (every 15 minutes).
+    assert Execution.objects.filter(workflow__team=team).count() == 24 * 6 + demo.HISTORY_DAYS * 24 * 4
     # States come from the ingestion rules: every backfilled execution is finished.
     assert set(Execution.objects.values_list("state", flat=True)) <= {"success", "error"}
     assert Execution.objects.filter(state="error").exists()
@@ -27,7 +28,7 @@ def test_demo_setup_twice_rotates_credentials_without_duplicating(db, capsys):
     call_command("demo", "setup")
     call_command("demo", "setup")
     assert ServiceToken.objects.filter(name=demo.DEMO_TOKEN_NAME, revoked_at__isnull=True).count() == 1
-    assert Execution.objects.count() == 24 * 6
+    assert Execution.objects.count() == 24 * 6 + demo.HISTORY_DAYS * 24 * 4
 
 
 def test_feed_runs_live_executions(db):
