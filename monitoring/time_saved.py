@@ -1,0 +1,137 @@
+"""Time saved: what a team's automations spare people, as n8n Insights shows it (docs/time-saved.md).
+
+A workflow may carry `minutes_saved_per_run`, the minutes one successful run saves. The time saved
+over a period is, summed over workflows, the period's successful executions times that estimate.
+Workflows without an estimate count 0 and are reported as not estimated, so the pages can invite
+setting one.
+
+The estimate in force now applies to the whole period: changing it recounts the past too. n8n
+instead records each successful run's minutes when the run ends (insights' `time_saved_min`
+events), so there a change applies to later runs only. Flowtower keeps no history of estimates.
+
+Successes are counted as the executions card counts them (started in the period, state success,
+whatever the mode): on PostgreSQL from the rollups (monitoring.rollups, one query for the
+estimated workflows), elsewhere (SQLite in the demo) from the executions. Only estimated workflows
+are read, so the cost follows how many workflows carry an estimate, not how many there are.
+"""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Count
+
+from . import rollups
+from .models import Execution, ExecutionState, Workflow
+
+MAX_MINUTES_PER_RUN = Decimal(7 * 24 * 60)  # a week: beyond it an estimate is surely a mistake
+TOP_WORKFLOWS = 5
+
+
+def minutes_saved(successes, estimate):
+    """The minutes `successes` successful runs save at `estimate` minutes each (None: 0)."""
+    return Decimal(successes) * estimate if estimate is not None else Decimal(0)
+
+
+@dataclass
+class WorkflowTimeSaved:
+    workflow: Workflow
+    successful_runs: int
+    minutes: Decimal
+
+    @property
+    def estimated(self):
+        return self.workflow.minutes_saved_per_run is not None
+
+
+@dataclass
+class TimeSaved:
+    """The time saved over a period by some workflows: in total and per estimated workflow."""
+
+    workflows: int  # how many workflows were looked at
+    rows: list = field(default_factory=list)  # WorkflowTimeSaved of the estimated ones, most saved first
+
+    @property
+    def minutes(self):
+        return sum((r.minutes for r in self.rows), Decimal(0))
+
+    @property
+    def estimated_workflows(self):
+        return len(self.rows)
+
+    @property
+    def not_estimated_workflows(self):
+        return self.workflows - len(self.rows)
+
+    def as_dict(self, top=TOP_WORKFLOWS):
+        """The JSON shape of the dashboard summary's `time_saved` block: minutes as numbers, the
+        workflows that saved most first (at most `top`)."""
+        return {
+            "minutes": float(self.minutes),
+            "hours": round(float(self.minutes) / 60, 2),
+            "workflows": self.workflows,
+            "estimated_workflows": self.estimated_workflows,
+            "not_estimated_workflows": self.not_estimated_workflows,
+            "top_workflows": [{
+                "workflow_id": r.workflow.external_id,
+                "team": r.workflow.team.slug,
+                "name": r.workflow.name,
+                "minutes_saved_per_run": float(r.workflow.minutes_saved_per_run),
+                "successful_runs": r.successful_runs,
+                "minutes": float(r.minutes),
+            } for r in self.rows[:top]],
+        }
+
+
+def successes(workflows, start, end=None, use_rollups=None):
+    """workflow pk -> successful executions started in [start, end] (end None: from start on), for
+    `workflows` (Workflow objects): one query, from the rollups on PostgreSQL (use_rollups=False
+    reads the executions there too: the tests compare both)."""
+    workflows = list(workflows)
+    if not workflows:
+        return {}
+    if rollups.available() if use_rollups is None else use_rollups:
+        totals = rollups.executions(rollups.workflows_target(workflows), start, end, grouping="workflow")
+        return {pk: t.success for pk, t in totals.items()}
+    runs = Execution.objects.filter(workflow__in=[w.pk for w in workflows], state=ExecutionState.SUCCESS,
+                                    started_at__gte=start)
+    if end is not None:
+        runs = runs.filter(started_at__lte=end)
+    return dict(runs.order_by().values("workflow_id").annotate(n=Count("pk")).values_list("workflow_id", "n"))
+
+
+def time_saved(workflows, start, end=None, use_rollups=None):
+    """TimeSaved of `workflows` (a queryset, already scoped to what the reader may see) over
+    [start, end]: one query for the workflows, one for the successes of the estimated ones
+    (none when no workflow is estimated)."""
+    listed = list(workflows.select_related("team").order_by())
+    estimated = [w for w in listed if w.minutes_saved_per_run is not None]
+    counts = successes(estimated, start, end, use_rollups)
+    rows = [WorkflowTimeSaved(w, counts.get(w.pk, 0), minutes_saved(counts.get(w.pk, 0), w.minutes_saved_per_run))
+            for w in estimated]
+    rows.sort(key=lambda r: (-r.minutes, r.workflow.name, r.workflow.pk))
+    return TimeSaved(workflows=len(listed), rows=rows)
+
+
+def humane(minutes):
+    """Minutes as people read them: "45 min", "12 h 30 min", "1,234 h" (whole minutes; hours
+    alone from 100 h on, where the minutes no longer matter)."""
+    if minutes is None:
+        return ""
+    total = int(Decimal(minutes).quantize(Decimal(1), rounding="ROUND_HALF_UP"))
+    hours, rest = divmod(total, 60)
+    if not hours:
+        return f"{rest} min"
+    if hours >= 100 or not rest:
+        return f"{hours:,} h"
+    return f"{hours} h {rest} min"
+
+
+def set_estimate(workflow, minutes):
+    """Set (a Decimal, 0 to MAX_MINUTES_PER_RUN) or clear (None) a workflow's minutes saved per
+    successful run. Returns the workflow. Not a workflow event: no alert rule depends on it."""
+    if minutes is not None and not (0 <= minutes <= MAX_MINUTES_PER_RUN):
+        raise ValueError(f"minutes saved per run must be from 0 to {MAX_MINUTES_PER_RUN}")
+    if workflow.minutes_saved_per_run != minutes:
+        workflow.minutes_saved_per_run = minutes
+        workflow.save(update_fields=["minutes_saved_per_run", "updated_at"])
+    return workflow
