@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.models import Aggregate, Count, FloatField, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from . import rollups
+from . import rollups, time_saved
 from .access import Principal, scope
 from .models import (
     FAILED_STATES,
@@ -211,7 +211,7 @@ def unacknowledged_alerts(principal: Principal):
 
 
 def workflow_rows(principal: Principal, workflows, now=None):
-    """Per workflow: latest execution, success rate and p95 duration over the last 7 days.
+    """Per workflow: latest execution, success rate, p95 duration and time saved over the last 7 days.
     Two queries whatever the number of workflows: the latest executions (one index probe per
     workflow), and the counts and histograms by workflow from the rollups (on PostgreSQL; from
     the executions in Python elsewhere)."""
@@ -235,6 +235,9 @@ def workflow_rows(principal: Principal, workflows, now=None):
             "executions": total,
             "success_rate": round(ok * 100 / total, 1) if total else None,
             "p95_duration": p95,
+            # None: not estimated (the page invites setting it).
+            "time_saved": None if w.minutes_saved_per_run is None
+            else time_saved.minutes_saved(ok, w.minutes_saved_per_run),
         })
     return rows
 

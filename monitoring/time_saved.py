@@ -16,9 +16,11 @@ are read, so the cost follows how many workflows carry an estimate, not how many
 """
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db.models import Count
+from django.utils import timezone
 
 from . import rollups
 from .models import Execution, ExecutionState, Workflow
@@ -135,3 +137,18 @@ def set_estimate(workflow, minutes):
         workflow.minutes_saved_per_run = minutes
         workflow.save(update_fields=["minutes_saved_per_run", "updated_at"])
     return workflow
+
+
+WORKFLOW_WINDOWS = {"7d": timedelta(days=7), "30d": timedelta(days=30)}
+
+
+def for_workflow(workflow, now=None, use_rollups=None):
+    """One workflow's time saved over the last 7 and 30 days (its page): {"7d": (successful runs,
+    minutes), "30d": …}; minutes None when it has no estimate."""
+    now = now or timezone.now()
+    out = {}
+    for name, length in WORKFLOW_WINDOWS.items():
+        runs = successes([workflow], now - length, None, use_rollups).get(workflow.pk, 0)
+        estimate = workflow.minutes_saved_per_run
+        out[name] = (runs, minutes_saved(runs, estimate) if estimate is not None else None)
+    return out

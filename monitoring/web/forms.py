@@ -6,6 +6,7 @@ from django.utils.html import format_html, format_html_join
 
 from ..models import AlertSeverity, AlertType, ErrorSeverity, ErrorType, LogLevel
 from ..stats import PERIODS
+from ..time_saved import MAX_MINUTES_PER_RUN
 
 BOOL_CHOICES = [("", "any"), ("false", "no"), ("true", "yes")]
 
@@ -85,3 +86,20 @@ class AlertFilterForm(_RecordFilterForm):
 
 class ResolveForm(forms.Form):
     notes = forms.CharField(required=False, max_length=10_000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class TimeSavedForm(forms.Form):
+    """A workflow's minutes saved per successful run; empty (or the clear button) removes it."""
+
+    minutes_saved_per_run = forms.DecimalField(
+        required=False, min_value=0, max_value=MAX_MINUTES_PER_RUN, max_digits=7, decimal_places=2,
+        label="Minutes saved per successful run",
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "max": str(MAX_MINUTES_PER_RUN)}))
+
+    def clearing(self):
+        """The clear button was pressed: whatever the field holds, the estimate goes."""
+        return "clear" in self.data
+
+    def estimate(self):
+        """The estimate to store (after is_valid, unless clearing): None when cleared."""
+        return None if self.clearing() else self.cleaned_data.get("minutes_saved_per_run")

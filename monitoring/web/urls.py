@@ -11,6 +11,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("workflows/", views.workflows, name="workflows"),
     path("workflows/<int:pk>/", views.workflow_detail, name="workflow"),
+    path("workflows/<int:pk>/time-saved/", views.set_time_saved, name="set_time_saved"),
     path("executions/<int:pk>/", views.execution_detail, name="execution"),
     path("logs/", views.logs, name="logs"),
     path("errors/", views.errors, name="errors"),

@@ -12,12 +12,12 @@ from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from .. import node_stats, queries, services, stats
+from .. import node_stats, queries, services, stats, time_saved
 from ..access import RESPOND, principal_from_request, scope, team_id_of
 from ..models import Execution, ExecutionLog
 from ..serializers import serialize_many
 from . import charts
-from .forms import AlertFilterForm, ErrorFilterForm, LogFilterForm, PeriodForm, ResolveForm
+from .forms import AlertFilterForm, ErrorFilterForm, LogFilterForm, PeriodForm, ResolveForm, TimeSavedForm
 
 PAGE_SIZE = 100
 WORKFLOWS_PER_PAGE = 100
@@ -40,7 +40,9 @@ def overview(request):
                                 executions=data["counts"])
     # The navigation's badge shows the cards' count (navigation() then does not count again).
     context = {"stats": data, "summary": summary, "charts": charts.overview_charts(data),
-               "periods": list(stats.PERIODS), "period": period, "unacknowledged_alerts": data["unacknowledged_alerts"]}
+               "periods": list(stats.PERIODS), "period": period, "unacknowledged_alerts": data["unacknowledged_alerts"],
+               "time_saved": time_saved.time_saved(queries.visible_workflows(principal_from_request(request)),
+                                                   data["start"])}
     if request.GET.get("partial") == "cards":
         return render(request, "flowtower/_overview_cards.html", context)
     return render(request, "flowtower/overview.html", context)
@@ -59,6 +61,11 @@ def workflows(request):
 @login_required
 def workflow_detail(request, pk):
     workflow = _get_or_404(queries.visible_workflows(principal_from_request(request)), pk=pk)
+    return _workflow_page(request, workflow)
+
+
+def _workflow_page(request, workflow, time_saved_form=None, status=200):
+    """The workflow's page; `time_saved_form` a rejected estimate, shown with its errors."""
     executions = list(
         Execution.objects.filter(workflow=workflow).select_related("workflow__team").order_by("-started_at")[:20]
     )
@@ -67,8 +74,25 @@ def workflow_detail(request, pk):
     if request.GET.get("partial") == "live":
         return render(request, "flowtower/_live_status.html", context)
     context.update(executions=executions, nodes=stats.node_timings(latest) if latest else [],
-                   node_stats=node_stats.node_stats(workflow))
-    return render(request, "flowtower/workflow_detail.html", context)
+                   node_stats=node_stats.node_stats(workflow), time_saved=time_saved.for_workflow(workflow),
+                   time_saved_form=time_saved_form or TimeSavedForm(
+                       initial={"minutes_saved_per_run": workflow.minutes_saved_per_run}),
+                   can_estimate=principal_from_request(request).can(RESPOND, workflow.team_id))
+    return render(request, "flowtower/workflow_detail.html", context, status=status)
+
+
+@login_required
+@require_POST
+def set_time_saved(request, pk):
+    """Set or clear the workflow's minutes saved per run: members and admins of its team."""
+    workflow = _get_or_404(queries.visible_workflows(principal_from_request(request)), pk=pk)
+    if not principal_from_request(request).can(RESPOND, workflow.team_id):
+        raise PermissionDenied("Your role does not allow this; it needs member or admin.")
+    form = TimeSavedForm(request.POST)
+    if not form.clearing() and not form.is_valid():
+        return _workflow_page(request, workflow, time_saved_form=form, status=400)
+    time_saved.set_estimate(workflow, form.estimate())
+    return redirect("web:workflow", pk=workflow.pk)
 
 
 @login_required
