@@ -1,8 +1,8 @@
-"""Event rules (execution failed, error severity, resource, one slow run, deactivated): they react
-to what monitoring commits, but never inside the request that wrote it. The receiver picks the
-events some kind wants and hands their types and ids to ONE Celery task per commit
-(alerts.tasks.evaluate_events), however many records the commit held; the task loads the
-records fresh and evaluates every enabled event rule of their teams."""
+"""Event rules (execution failed, error severity, resource, one slow run, deactivated,
+regression): they react to what monitoring commits, but never inside the request that wrote it.
+The receiver picks the events some kind wants and hands their types and ids to ONE Celery task
+per commit (alerts.tasks.evaluate_events), however many records the commit held; the task loads
+the records fresh and evaluates every enabled event rule of their teams."""
 
 import logging
 
@@ -12,6 +12,7 @@ from django.utils import timezone
 from monitoring import dispatch
 from monitoring.models import Execution, PerformanceMetric, Workflow, WorkflowError
 
+from . import evaluation_groups
 from .evaluation import Evaluator
 from .models import AlertRule
 from .rules import registry
@@ -27,7 +28,7 @@ def on_events_committed(sender, events, **kwargs):
     items, seen = [], set()
     for event in events:
         if any(kind.wants(event) for kind in kinds):
-            item = (event.type, event.workflow_pk if event.type == "workflow" else event.data["id"])
+            item = _item(event)
             if item not in seen:
                 seen.add(item)
                 items.append(list(item))
@@ -35,6 +36,15 @@ def on_events_committed(sender, events, **kwargs):
         from .tasks import evaluate_events  # tasks imports this module
 
         dispatch.enqueue(evaluate_events, (items,))
+
+
+def _item(event):
+    """(type, id, …) of what an event names."""
+    if event.type == "workflow":
+        return event.type, event.workflow_pk
+    if event.type == "error_group":
+        return evaluation_groups.item(event)
+    return event.type, event.data["id"]
 
 
 # Event type -> (Batch attribute, loader of the records by id). The records come back with what
@@ -46,15 +56,18 @@ _LOADERS = {
     "performance": ("performance", lambda ids: PerformanceMetric.objects.filter(pk__in=ids)
                     .select_related("workflow__team", "execution")),
     "workflow": ("workflows", lambda ids: Workflow.objects.filter(pk__in=ids).select_related("team")),
+    evaluation_groups.REGRESSED: ("regressions", evaluation_groups.load_regressions),
+    evaluation_groups.SETTLED: ("settled_groups", evaluation_groups.load_settled),
 }
 
 
 def load_batch(items):
-    """A Batch of the records named by [[type, id], …]; records deleted since are skipped."""
+    """A Batch of the records named by [[type, id], …] (an item with more than an id hands its
+    loader [id, …]); records deleted since are skipped."""
     ids = {}
-    for kind, pk in items:
+    for kind, *key in items:
         if kind in _LOADERS:
-            ids.setdefault(kind, []).append(pk)
+            ids.setdefault(kind, []).append(key[0] if len(key) == 1 else key)
     batch = Batch()
     for kind, pks in ids.items():
         attribute, load = _LOADERS[kind]
@@ -64,7 +77,8 @@ def load_batch(items):
 
 def _workflows_of(batch):
     found = {w.pk: w for w in batch.workflows}
-    for record in (*batch.executions, *batch.errors, *batch.performance):
+    for record in (*batch.executions, *batch.errors, *batch.performance, *batch.regressions,
+                   *batch.settled_groups):
         found.setdefault(record.workflow_id, record.workflow)
     return found
 

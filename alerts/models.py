@@ -18,6 +18,7 @@ class RuleKind(models.TextChoices):
     ERROR_SEVERITY = "error_severity", "Error severity"
     RESOURCE = "resource", "Resource usage"
     DEACTIVATED = "deactivated", "Workflow deactivated"
+    REGRESSION = "regression", "Error regression"
 
 
 class AlertRule(models.Model):

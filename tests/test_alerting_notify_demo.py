@@ -40,7 +40,7 @@ def test_demo_alerting_is_set_up_once_and_a_failing_workflow_alerts_until_it_rec
     assert Channel.objects.filter(team=team, kind="log").count() == 1
     assert Route.objects.filter(team=team).count() == 1
     assert sorted(AlertRule.objects.filter(team=team).values_list("kind", flat=True)) == [
-        "error_rate", "execution_failed", "no_executions", "stuck"]
+        "error_rate", "execution_failed", "no_executions", "regression", "stuck"]  # regression: every team's
 
     customer_import = next(w for w in demo.WORKFLOWS if w.external_id == "wf-002")
     caplog.set_level("WARNING", logger="alerts.notifications")

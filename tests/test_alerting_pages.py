@@ -96,7 +96,9 @@ def test_members_and_viewers_are_refused_every_change(team, signed_in, role):
     assert post(client, f"/silences/{objects['silences'].pk}/expire/").status_code == 403
     alert = infra_alert(team)
     assert post(client, f"/alerts/{alert.pk}/silence/", {"minutes": "60"}).status_code == 403
-    assert AlertRule.objects.count() == Channel.objects.count() == Route.objects.count() == Silence.objects.count() == 1
+    # (Beside the team's default "Error regressions" rule.)
+    assert (AlertRule.objects.exclude(kind="regression").count() == Channel.objects.count() == Route.objects.count()
+            == Silence.objects.count() == 1)
     assert Delivery.objects.count() == 0
     assert Silence.objects.get().ends_at > timezone.now()
 
@@ -125,7 +127,7 @@ def test_a_team_never_sees_another_teams(team, other_team, signed_in):
     assert post(client, f"/silences/{theirs['silences'].pk}/expire/").status_code == 404
     assert client.get(f"/alerts/{their_alert.pk}/").status_code == 404
     assert post(client, f"/alerts/{their_alert.pk}/silence/", {"minutes": "60"}).status_code == 404
-    assert AlertRule.objects.filter(team=other_team).count() == 1
+    assert AlertRule.objects.filter(team=other_team).exclude(kind="regression").count() == 1
     assert Silence.objects.filter(team=other_team).count() == 1
 
 
@@ -147,7 +149,7 @@ def test_rule_form_shows_the_kinds_validation_errors_at_their_fields(team, signe
     assert "Choose the workflow." in page
     page = html(post(client, "/rules/new/", rule_form(params="{not json")))
     assert 'data-field-name="params"' in page and "Enter a valid JSON." in page
-    assert AlertRule.objects.count() == 0
+    assert AlertRule.objects.exclude(kind="regression").count() == 0  # only the team's default rule
 
 
 def test_rule_form_lists_every_kinds_params(team, signed_in):
@@ -168,7 +170,7 @@ def test_admin_creates_edits_and_deletes_a_rule(team, other_team, signed_in):
     assert "Select a valid choice" in page
     r = post(client, "/rules/new/", rule_form(scope="workflow", workflow=str(wf.pk), channels=[str(ours.pk)]))
     assert r.status_code == 302 and r["Location"] == "/rules/"
-    rule = AlertRule.objects.get()
+    rule = AlertRule.objects.exclude(kind="regression").get()  # beside the team's default rule
     assert (rule.team, rule.workflow, rule.kind, rule.severity) == (team, wf, "error_rate", "critical")
     assert rule.params == {"threshold_percent": 20, "window_minutes": 30, "min_executions": 5}  # defaults filled in
     assert list(rule.channels.all()) == [ours]
@@ -181,7 +183,7 @@ def test_admin_creates_edits_and_deletes_a_rule(team, other_team, signed_in):
     rule.refresh_from_db()
     assert (rule.workflow, rule.tag, rule.enabled) == (None, "billing", False)
     assert post(client, f"/rules/{rule.pk}/delete/").status_code == 302
-    assert not AlertRule.objects.exists()
+    assert not AlertRule.objects.exclude(kind="regression").exists()
 
 
 # ---- routes -------------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ class Batch:
     errors: list = field(default_factory=list)
     performance: list = field(default_factory=list)
     workflows: list = field(default_factory=list)
+    regressions: list = field(default_factory=list)  # occurrences (with .group) that reopened a resolved group
+    settled_groups: list = field(default_factory=list)  # error groups resolved or ignored again
 
 
 class RuleKind:

@@ -12,6 +12,7 @@ from . import (
     error_severity,
     execution_failed,
     no_executions,
+    regression,
     resource,
     slow,
     stuck,
@@ -20,6 +21,7 @@ from .base import RuleKind
 from .params import MAX_WINDOW_MINUTES
 
 _MODULES = (execution_failed, error_rate, slow, stuck, no_executions, error_severity, resource, deactivated)
+_MODULES += (regression,)
 KINDS = {module.KIND.kind: module.KIND for module in _MODULES}
 
 
