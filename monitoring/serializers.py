@@ -13,11 +13,15 @@ from .models import Alert, AlertStatus, Execution, ExecutionLog, PerformanceMetr
 class WorkflowOut(serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     workflow_id = serializers.CharField(source="external_id", read_only=True)
+    # A number (not Decimal): events and websocket messages carry this shape as JSON too.
+    minutes_saved_per_run = serializers.FloatField(
+        read_only=True, allow_null=True,
+        help_text="Minutes one successful run saves people (time saved); null: not estimated")
 
     class Meta:
         model = Workflow
         fields = ["id", "workflow_id", "team", "source", "name", "active", "tags", "expected_interval_minutes",
-                  "created_at", "updated_at"]
+                  "minutes_saved_per_run", "created_at", "updated_at"]
 
 
 class _RecordOut(serializers.ModelSerializer):

@@ -23,6 +23,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from . import rollups
+from .access import scope
 from .models import Execution, ExecutionState, Workflow
 
 MAX_MINUTES_PER_RUN = Decimal(7 * 24 * 60)  # a week: beyond it an estimate is surely a mistake
@@ -152,3 +153,14 @@ def for_workflow(workflow, now=None, use_rollups=None):
         estimate = workflow.minutes_saved_per_run
         out[name] = (runs, minutes_saved(runs, estimate) if estimate is not None else None)
     return out
+
+
+def dashboard_block(principal, workflows, team_slug, start, end):
+    """The dashboard summary's `time_saved` block for what the summary covers: the given workflows
+    (as far as visible), else one team, else every team the principal may see."""
+    visible = scope(Workflow.objects.all(), principal, team_field="team")
+    if workflows is not None:
+        visible = visible.filter(pk__in=workflows)
+    if team_slug is not None:
+        visible = visible.filter(team__slug=team_slug)
+    return time_saved(visible, start, end).as_dict()

@@ -10,7 +10,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import queries, retention, services
+from .. import queries, retention, services, time_saved
 from ..access import INGEST, PRUNE, READ, RESPOND, team_id_of
 from ..ingest import ingest
 from ..models import AlertSeverity, AlertSource, AlertStatus, AlertType, ErrorSeverity, ErrorType, LogLevel
@@ -197,7 +197,9 @@ class MonitoringEndpoint(AuditedAPIMixin, APIView):
             start, end = queries.period_bounds(filters["period"], filters["start"], filters["end"])
         except OverflowError:
             raise ValidationError({"end_time": ["is too early: the period would start before year 1"]})
-        return ok(queries.dashboard(self.principal, workflows, start, end, team_slug=team_slug))
+        summary = queries.dashboard(self.principal, workflows, start, end, team_slug=team_slug)
+        summary["time_saved"] = time_saved.dashboard_block(self.principal, workflows, team_slug, start, end)
+        return ok(summary)
 
     def _list(self, kind, workflows, team_slug, filters):
         applied = {name: filters[name] for name in ("execution_id", "text", "start", "end")}

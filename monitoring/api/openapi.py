@@ -296,6 +296,28 @@ class RecentActivityOut(DocumentOnly):
     alerts = AlertOut(many=True)
 
 
+class TimeSavedWorkflowOut(DocumentOnly):
+    """One estimated workflow's time saved over the period."""
+
+    workflow_id = serializers.CharField()
+    team = serializers.CharField()
+    name = serializers.CharField()
+    minutes_saved_per_run = serializers.FloatField()
+    successful_runs = serializers.IntegerField()
+    minutes = serializers.FloatField()
+
+
+class TimeSavedOut(DocumentOnly):
+    """Successful runs times each workflow's minutes saved per run (docs/time-saved.md)."""
+
+    minutes = serializers.FloatField()
+    hours = serializers.FloatField(help_text="minutes / 60, rounded to 2 decimals")
+    workflows = serializers.IntegerField(help_text="workflows the summary covers")
+    estimated_workflows = serializers.IntegerField(help_text="of them, those with minutes saved per run")
+    not_estimated_workflows = serializers.IntegerField(help_text="of them, those without (they count 0)")
+    top_workflows = TimeSavedWorkflowOut(many=True, help_text="the estimated workflows that saved most, at most 5")
+
+
 class DashboardOut(DocumentOnly):
     """Counts, success rate and system health over a period (rules in docs/monitoring.md)."""
 
@@ -311,6 +333,7 @@ class DashboardOut(DocumentOnly):
     average_execution_time = serializers.IntegerField(allow_null=True, help_text="milliseconds")
     system_health = serializers.ChoiceField(choices=["healthy", "degraded", "critical"])
     recent_activity = RecentActivityOut()
+    time_saved = TimeSavedOut()
 
 
 class BatchCountsOut(DocumentOnly):

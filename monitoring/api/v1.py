@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from .. import log_context, node_stats, queries, services
+from .. import log_context, node_stats, queries, services, time_saved
 from ..access import INGEST, MANAGE, RESPOND, team_id_of
 from ..ingest import ingest
 from ..models import (
@@ -204,6 +204,10 @@ class WorkflowIn(StrictSerializer):
     # when the rule gives no every_minutes); null: not scheduled. At most a year.
     expected_interval_minutes = serializers.IntegerField(min_value=1, max_value=MAX_EXPECTED_INTERVAL_MINUTES,
                                                          required=False, allow_null=True)
+    # Minutes one successful run saves people (monitoring.time_saved); null: not estimated.
+    minutes_saved_per_run = serializers.DecimalField(max_digits=7, decimal_places=2, min_value=0,
+                                                     max_value=time_saved.MAX_MINUTES_PER_RUN, required=False,
+                                                     allow_null=True, coerce_to_string=False)
 
 
 class WorkflowUpdateIn(WorkflowIn):
@@ -289,6 +293,7 @@ class WorkflowViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
                 team=team, external_id=data["workflow_id"], name=data.get("name") or data["workflow_id"],
                 active=data.get("active", True), tags=data.get("tags", []),
                 expected_interval_minutes=data.get("expected_interval_minutes"),
+                minutes_saved_per_run=data.get("minutes_saved_per_run"),
             )
             return Response(WorkflowOut(workflow).data, status=status.HTTP_201_CREATED)
 
@@ -296,8 +301,15 @@ class WorkflowViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
 
     def update(self, request, *args, **kwargs):
         workflow = self.get_object()
-        self.require(MANAGE, workflow.team_id, "changing workflows; it needs the team admin role")
-        data = _validated(WorkflowUpdateIn, request.data, partial=kwargs.get("partial", False))
+        # The time saved estimate alone is a member's to set, as on the workflow's page.
+        estimate_only = isinstance(request.data, dict) and set(request.data) == {"minutes_saved_per_run"}
+        if estimate_only:
+            self.require(RESPOND, workflow.team_id, "changing the time saved estimate; it needs member or admin")
+        else:
+            self.require(MANAGE, workflow.team_id, "changing workflows; it needs the team admin role")
+        data = dict(_validated(WorkflowUpdateIn, request.data, partial=kwargs.get("partial", False)))
+        if "minutes_saved_per_run" in data:  # null clears it; left out, it stays (as the other fields)
+            workflow = time_saved.set_estimate(workflow, data.pop("minutes_saved_per_run"))
         # Through services: a change of active, name, tags or schedule is a "workflow" event the
         # alerting engine hears (its "deactivated" rule).
         return Response(WorkflowOut(services.update_workflow(workflow, data)).data)

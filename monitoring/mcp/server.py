@@ -14,7 +14,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from .. import node_stats, queries
+from .. import node_stats, queries, time_saved
 from ..access import Principal
 from ..api.auth import LAST_USED_RESOLUTION
 from ..models import TOKEN_PREFIX, AlertStatus, ExecutionState, ServiceToken, hash_token
@@ -178,13 +178,15 @@ class TeamTools:
             description="The period before now that executions, errors and alerts are counted in.")] = "24h",
     ) -> shapes.DashboardResult:
         """The dashboard summary of the team (or one workflow) over a period: executions,
-        success rate, errors, alerts, average duration, system health, recent activity."""
+        success rate, errors, alerts, average duration, system health, recent activity, and time
+        saved (successful runs times each workflow's minutes saved per run)."""
         principal = self.principal()
         workflows = self.workflows(principal, workflow_id)
         start, end = queries.period_bounds(period)
         # The team as a whole includes its alerts of no workflow (infrastructure alerts).
         team_slug = None if workflows is not None else self.token.team.slug
         summary = queries.dashboard(principal, workflows, start, end, team_slug=team_slug)
+        summary["time_saved"] = time_saved.dashboard_block(principal, workflows, team_slug, start, end)
         return shapes.DashboardResult(team=self.token.team.slug, workflow_id=workflow_id, dashboard=summary)
 
     def get_node_stats(

@@ -116,6 +116,26 @@ class RecentActivity(BaseModel):
     alerts: list[Alert]
 
 
+class TimeSavedWorkflow(BaseModel):
+    workflow_id: str
+    team: str
+    name: str
+    minutes_saved_per_run: float
+    successful_runs: int
+    minutes: float
+
+
+class TimeSaved(BaseModel):
+    """monitoring.time_saved: successful runs times each workflow's minutes saved per run."""
+
+    minutes: float
+    hours: float
+    workflows: int
+    estimated_workflows: int
+    not_estimated_workflows: int
+    top_workflows: list[TimeSavedWorkflow]
+
+
 class Dashboard(BaseModel):
     """monitoring.queries.dashboard."""
 
@@ -131,6 +151,7 @@ class Dashboard(BaseModel):
     average_execution_time: Optional[int]
     system_health: Literal["healthy", "degraded", "critical"]
     recent_activity: RecentActivity
+    time_saved: TimeSaved
 
 
 class DashboardResult(BaseModel):
