@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from . import services
+from . import services, time_saved
 from .access import INGEST, MANAGE, READ, RESPOND, principal_from_request, scope
 from .deduplication import posted_fingerprint
 from .models import (
@@ -295,6 +295,12 @@ class WorkflowAdmin(TeamScopedAdmin):
 
     def apply_service(self, principal, obj, changes):
         services.update_workflow(obj, changes)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        # The time saved estimate within the bounds the pages and the API keep.
+        if db_field.name == "minutes_saved_per_run":
+            return time_saved.estimate_form_field(label="Minutes saved per successful run")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
 @admin.register(Execution)

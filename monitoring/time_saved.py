@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
+from django import forms
 from django.db.models import Count
 from django.utils import timezone
 
@@ -164,3 +165,10 @@ def dashboard_block(principal, workflows, team_slug, start, end):
     if team_slug is not None:
         visible = visible.filter(team__slug=team_slug)
     return time_saved(visible, start, end).as_dict()
+
+
+def estimate_form_field(**kwargs):
+    """The form field of an estimate, as the workflow page and the admin take it: empty clears it,
+    0 to MAX_MINUTES_PER_RUN, 2 decimals (the model's column alone would take negatives)."""
+    return forms.DecimalField(required=False, min_value=0, max_value=MAX_MINUTES_PER_RUN, max_digits=7,
+                              decimal_places=2, **kwargs)

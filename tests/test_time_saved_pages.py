@@ -119,3 +119,20 @@ def test_another_teams_workflow_is_404_and_the_form_needs_csrf(team, other_team,
     invoices, _ = workflows
     assert strict.post(f"/workflows/{invoices.pk}/time-saved/", {"minutes_saved_per_run": "5"}).status_code == 403
     assert Workflow.objects.get(pk=theirs.pk).minutes_saved_per_run is None
+
+
+def test_admin_edits_the_estimate_within_its_bounds(team, workflows, make_user):
+    invoices, _ = workflows
+    admin = Client()
+    admin.force_login(make_user("ada", team, "admin"))
+    change = f"/admin/monitoring/workflow/{invoices.pk}/change/"
+    form = {"team": team.pk, "source": "api", "external_id": "invoices", "name": "Invoices", "active": "on",
+            "tags": "[]", "created_at_0": "2026-01-01", "created_at_1": "00:00:00"}
+    assert 'name="minutes_saved_per_run"' in admin.get(change).content.decode()
+    r = admin.post(change, {**form, "minutes_saved_per_run": "-3"})
+    assert r.status_code == 200 and "minutes_saved_per_run" in r.context["adminform"].form.errors
+    r = admin.post(change, {**form, "minutes_saved_per_run": "9.75"})
+    assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
+    assert Workflow.objects.get(pk=invoices.pk).minutes_saved_per_run == Decimal("9.75")
+    admin.post(change, {**form, "minutes_saved_per_run": ""})
+    assert Workflow.objects.get(pk=invoices.pk).minutes_saved_per_run is None

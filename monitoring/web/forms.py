@@ -6,7 +6,7 @@ from django.utils.html import format_html, format_html_join
 
 from ..models import AlertSeverity, AlertType, ErrorSeverity, ErrorType, LogLevel
 from ..stats import PERIODS
-from ..time_saved import MAX_MINUTES_PER_RUN
+from ..time_saved import estimate_form_field
 
 BOOL_CHOICES = [("", "any"), ("false", "no"), ("true", "yes")]
 
@@ -91,10 +91,7 @@ class ResolveForm(forms.Form):
 class TimeSavedForm(forms.Form):
     """A workflow's minutes saved per successful run; empty (or the clear button) removes it."""
 
-    minutes_saved_per_run = forms.DecimalField(
-        required=False, min_value=0, max_value=MAX_MINUTES_PER_RUN, max_digits=7, decimal_places=2,
-        label="Minutes saved per successful run",
-        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "max": str(MAX_MINUTES_PER_RUN)}))
+    minutes_saved_per_run = estimate_form_field(label="Minutes saved per successful run")
 
     def clearing(self):
         """The clear button was pressed: whatever the field holds, the estimate goes."""
