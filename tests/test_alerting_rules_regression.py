@@ -7,6 +7,7 @@ every new team starts with the rule."""
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
+from django.test import Client
 from django.db import transaction
 
 from alerts import evaluation_groups
@@ -223,3 +224,30 @@ def test_params_are_none():
         assert exc.message_dict == {"min_severity": ["Unknown parameter for this kind of rule."]}
     else:
         raise AssertionError("unknown params accepted")
+
+
+def test_the_api_takes_the_kind_without_params_and_names_a_bad_one(team, make_user, client_for):
+    admin = client_for(make_user("ada", team, "admin"))
+    r = admin.post("/api/v1/alert-rules/", {"name": "Billing regressions", "kind": "regression", "params": {},
+                                             "severity": "critical"}, format="json")
+    assert r.status_code == 201, r.content
+    assert (r.json()["kind"], r.json()["params"]) == ("regression", {})
+    r = admin.post("/api/v1/alert-rules/", {"name": "typo", "kind": "regression", "params": {"min_severity": "high"}},
+                   format="json")
+    assert r.status_code == 400 and r["Content-Type"].startswith("application/json")
+    assert "min_severity" in str(r.json()["params"])
+    listed = admin.get("/api/v1/alert-rules/", {"kind": "regression"}).json()["results"]
+    assert sorted(rule["name"] for rule in listed) == ["Billing regressions", "Error regressions"]
+
+
+def test_the_rules_pages_show_the_default_rule_and_offer_the_kind(team, make_user):
+    client = Client()
+    client.force_login(make_user("ada", team, "admin"))
+    page = client.get("/rules/").content.decode()
+    assert "Error regressions" in page
+    page = client.get("/rules/new/").content.decode()
+    assert '<option value="regression">Error regression</option>' in page
+    assert "<code>regression</code>: an error group that someone resolved gets a new occurrence" in page
+    page = client.get(f"/rules/{default_rule(team).pk}/")
+    assert page.status_code == 200 and 'value="regression" selected' in page.content.decode()
+

@@ -72,6 +72,8 @@ def _resolution(facts, seen):
     resolved_at = facts["resolved_at"]
     if resolved_at is None:
         return f"resolved{by}"
+    if (seen - resolved_at).total_seconds() < 60:
+        return f"resolved{by} moments before"
     return f"resolved{by} {timesince(resolved_at, seen, depth=1).replace(NBSP, ' ')} before"
 
 
