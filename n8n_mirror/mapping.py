@@ -4,6 +4,9 @@ LogIn, ErrorIn, PerformanceIn) and the workflow (WorkflowIn's fields plus what t
 model does not store yet). Plain functions, no database: the sync engine does the writing."""
 
 from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from monitoring.time_saved import MAX_MINUTES_PER_RUN
 
 from .error_types import infer_error_type
 from .schedule import workflow_schedule_minutes
@@ -19,8 +22,8 @@ MAX_STACK = 200_000
 
 def map_workflow(workflow):
     """WorkflowIn's fields (workflow_id, name, active, tags; see WORKFLOW_RECORD_FIELDS) plus
-    node_count and schedule_minutes (the expected interval of its Schedule Trigger or Cron node,
-    None without one)."""
+    node_count, schedule_minutes (the expected interval of its Schedule Trigger or Cron node,
+    None without one) and minutes_saved_per_run (its time saved setting, None without one)."""
     return {
         "workflow_id": workflow.id,
         "name": workflow.name[:255],
@@ -28,7 +31,27 @@ def map_workflow(workflow):
         "tags": [str(t)[:64] for t in workflow.tags][:50],
         "node_count": len(workflow.nodes),
         "schedule_minutes": workflow_schedule_minutes(workflow.nodes),
+        "minutes_saved_per_run": workflow_minutes_saved(workflow.settings),
     }
+
+
+def workflow_minutes_saved(settings):
+    """The minutes one successful run saves, from n8n's workflow settings (Insights, n8n ≥ 1.9x):
+    `timeSavedPerExecution`, in minutes, when positive and `timeSavedMode` is not "dynamic" (there
+    Time Saved nodes count each run's minutes: no fixed estimate). None otherwise: n8n records
+    no time saved for 0 or no value either. Rounded to 2 decimals, capped at a week."""
+    settings = settings if isinstance(settings, dict) else {}
+    value = settings.get("timeSavedPerExecution")
+    dynamic = settings.get("timeSavedMode") == "dynamic"
+    if dynamic or isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        minutes = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    except (InvalidOperation, ValueError):
+        return None
+    if not minutes.is_finite() or minutes <= 0:
+        return None
+    return min(minutes, MAX_MINUTES_PER_RUN)
 
 
 def _ms_time(milliseconds):

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from monitoring import services
+from monitoring import services, time_saved
 from monitoring.ingest import ensure_workflows, ingest
 from monitoring.models import Execution, Workflow
 from monitoring.outbound import AddressRefused, hardened_session
@@ -105,6 +105,9 @@ def sync_workflows(instance, n8n_workflows):
             services.update_workflow(workflow, wanted)
         else:
             Workflow.objects.filter(pk=workflow.pk).update(**wanted)
+        # n8n's time saved setting when it has one; without, what the team set in Flowtower stays.
+        if m["minutes_saved_per_run"] is not None:
+            time_saved.set_estimate(workflow, m["minutes_saved_per_run"])
     return len(mapped)
 
 

@@ -122,7 +122,8 @@ def test_workflows(mirrored):
     _, workflows = mirrored
     mapped = {w["name"]: w for w in map(mapping.map_workflow, workflows.values())}
     assert mapped["Nightly report"] == {"workflow_id": "FbRIb8zCoV42MZPU", "name": "Nightly report", "active": True,
-                                        "tags": [], "node_count": 4, "schedule_minutes": None}
+                                        "tags": [], "node_count": 4, "schedule_minutes": None,
+                                        "minutes_saved_per_run": None}
     assert mapped["Manual cleanup"]["active"] is False
 
 
