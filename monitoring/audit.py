@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db.models.signals import pre_save
 
 from . import request_context
-from .models import Alert, Execution, Membership, RetentionRun, ServiceToken, Team, Workflow, WorkflowError
+from .models import Alert, ErrorGroup, Execution, Membership, RetentionRun, ServiceToken, Team, Workflow, WorkflowError
 
 auditlog.register(Team)
 auditlog.register(Membership)
@@ -26,6 +26,8 @@ auditlog.register(Workflow)
 auditlog.register(Execution, exclude_fields=["last_activity_at", "updated_at"])
 auditlog.register(WorkflowError)
 auditlog.register(Alert)
+# What people change on a group; its counts move with every ingested error and are not audited.
+auditlog.register(ErrorGroup, include_fields=["status", "regressed", "resolved_at", "resolved_by", "resolution_notes"])
 auditlog.register(RetentionRun)
 auditlog.register(get_user_model(), exclude_fields=["password", "last_login"])
 

@@ -9,6 +9,13 @@ Event types: execution, log, error, performance, alert, workflow. `action` is cr
 `data` is the object as the REST API returns it. `workflow_pk` is None for an alert that belongs
 to no workflow (an infrastructure alert from Alertmanager). A "workflow" event (updated) says that
 a workflow's name, active flag or tags changed; its `changes` holds {field: [before, after]}.
+
+"error_group" events (docs/error-groups.md; `data` is the group's REST shape): "created" when
+ingestion files the first occurrence of a new group; "updated" when a person resolves, ignores or
+reopens it; "regressed" once per group that a batch reopened (it was resolved and an occurrence
+came from an execution that held none), its data adding "error_id" (the reopening occurrence's id,
+a string), "execution_pk" (its execution's primary key) and "previous_resolved_at" (when the group
+had been resolved). An ignored group publishes nothing when it gets occurrences.
 """
 
 import logging
@@ -28,8 +35,8 @@ monitoring_events_committed = Signal()
 
 @dataclass(frozen=True)
 class MonitoringEvent:
-    type: str  # execution | log | error | performance | alert | workflow
-    action: str  # created | updated
+    type: str  # execution | log | error | performance | alert | workflow | error_group
+    action: str  # created | updated (error_group also: regressed)
     team_id: int
     workflow_pk: int | None  # None: an alert of no workflow
     data: dict

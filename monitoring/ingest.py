@@ -14,6 +14,8 @@ records (monitoring.schemas) to `ingest`, which in one transaction:
      or error when failed_nodes > 0;
 4. publishes events after commit.
 
+Each error is filed under its error group as it is written (monitoring.ingest_errors).
+
 A source that knows an execution's outcome itself (the n8n mirror) also sends "execution"
 records (ExecutionIn's fields, plus an optional `metadata` dict that replaces the execution's,
 masked): their state, mode, times, duration and steps are applied last, so
@@ -34,6 +36,7 @@ from django.utils import timezone
 from . import events, log_context
 from .bulk_write import copy_rows, insert_rows, instance_maker, next_ids, update_rows
 from .deduplication import posted_fingerprint, record_alert
+from .ingest_errors import Dropped, build_error, drop_errors, file_errors, group_events
 from .masking import mask_data, mask_text
 from .metrics import executions as execution_metrics
 from .metrics import ingestion as ingestion_metrics
@@ -183,18 +186,6 @@ def _build_log(r, common, make):
     )
 
 
-def _build_error(r, common, make):
-    return make(
-        common,
-        error_type=r["error_type"],
-        error_code=r.get("error_code", ""),
-        error_message=mask_text(r["error_message"]),
-        error_stack=mask_text(r.get("error_stack", "")),
-        node_name=r.get("node_name", ""),
-        severity=r["severity"],
-    )
-
-
 def _alert_fields(r, common):
     """What record_alert takes for one posted alert."""
     # Masking can lengthen a short secret ("password=a" -> "password=********"); the column is 255.
@@ -232,7 +223,7 @@ def _build_performance(r, common, make):
     return make(common, **{f: r.get(f) for f in PERFORMANCE_FIELDS if r.get(f) is not None})
 
 
-BUILDERS = {"log": _build_log, "error": _build_error, "performance": _build_performance}
+BUILDERS = {"log": _build_log, "error": build_error, "performance": _build_performance}
 MODELS = {"log": ExecutionLog, "error": WorkflowError, "performance": PerformanceMetric}
 
 
@@ -304,18 +295,16 @@ def _explicit_key(r, workflows):
 
 def _delete_replaced(records, workflows, executions):
     """replace=True: drop the stored logs and errors of the executions the "execution" records
-    name, so the records sent now are the only ones. Returns the dropped errors' (type, severity),
-    so the errors counter counts a re-sent error once."""
+    name, so the records sent now are the only ones; the errors leave their groups' counts
+    (monitoring.ingest_errors). Returns ingest_errors.Dropped: the dropped errors' (type,
+    severity), so the errors counter counts a re-sent error once, and their groups."""
     # An execution this batch creates has nothing stored yet.
     named = (executions[_explicit_key(r, workflows)] for r in records.get("execution", []))
     replaced = [e.pk for e in named if not e._created_now]
     if not replaced:
-        return []
+        return Dropped()
     ExecutionLog.objects.filter(execution_id__in=replaced).delete()
-    errors = WorkflowError.objects.filter(execution_id__in=replaced)
-    dropped = list(errors.values_list("error_type", "severity"))
-    errors.delete()
-    return dropped
+    return drop_errors(replaced)
 
 
 def _apply_explicit(records, workflows, executions):
@@ -402,7 +391,8 @@ def _ingest_once(team, records, source, replace):
                 changed.add(obj.execution.pk)
         changed |= _apply_explicit(records, workflows, executions)
         _insert_new_executions(executions)
-        replaced_errors = _delete_replaced(records, workflows, executions) if replace else []
+        dropped = _delete_replaced(records, workflows, executions) if replace else Dropped()
+        filed = file_errors(team, built.get("error", []), dropped)
         for kind, objs in built.items():
             result.created[kind] = _write(kind, objs)
         if records.get("alert"):
@@ -412,8 +402,8 @@ def _ingest_once(team, records, source, replace):
         touched = [e for e in executions.values() if e.pk in changed or e._created_now]
         _save_executions([e for e in touched if not e._insert])
         result.executions = {e.pk: e for e in executions.values()}
-        _count(team, records, workflows, executions, result, states_before, changed, replaced_errors)
-        _publish(team, result, touched)
+        _count(team, records, workflows, executions, result, states_before, changed, dropped.kinds)
+        _publish(team, result, touched, group_events(team, filed, by_pk))
     return result
 
 
@@ -445,7 +435,7 @@ def _count(team, records, workflows, executions, result, states_before, changed,
     ingestion_metrics.after_ingest(team, result, explicit, changed)
 
 
-def _publish(team, result, touched):
+def _publish(team, result, touched, group_events=()):
     # Every alerting kind reads an execution event's state at once, so these are built now — by
     # the representer, the serializer's dict at a tenth of its per-object cost.
     execution_shape = representer("execution")
@@ -471,4 +461,5 @@ def _publish(team, result, touched):
     out.extend(events.MonitoringEvent("alert", "created" if a.pk in result.new_alerts else "updated", team.pk,
                                       a.workflow_id, data)
                for a, data in zip(alerts, serialize_many("alert", alerts)))
+    out.extend(group_events)  # "error_group" created / regressed, after the errors they count
     events.publish(out)

@@ -104,6 +104,11 @@ class LogIn(RecordIn):
     duration = serializers.IntegerField(min_value=0, max_value=INT_MAX, required=False, allow_null=True)
 
 
+def _check_error_fingerprint(value):
+    if not value.strip():
+        raise serializers.ValidationError("must not be blank; leave it out to let the server compute one")
+
+
 class ErrorIn(RecordIn):
     error_type = serializers.ChoiceField(choices=ErrorType.choices, default=ErrorType.UNKNOWN)
     error_code = _optional_text(100)
@@ -111,6 +116,12 @@ class ErrorIn(RecordIn):
     error_stack = _optional_text(200_000)
     node_name = _optional_text(255)
     severity = serializers.ChoiceField(choices=ErrorSeverity.choices, default=ErrorSeverity.MEDIUM)
+    # What makes two errors "the same error" (one error group), when the client knows better than
+    # Flowtower's normalised message (monitoring.fingerprints). Hashed with the workflow.
+    fingerprint = _text(255, required=False, allow_null=True, default=None, validators=[_check_error_fingerprint],
+                        help_text="Errors of a workflow with the same fingerprint form one error group; default: "
+                                  "derived from the node, error type, error code and the message with its "
+                                  "variable parts (numbers, ids, quoted values, …) left out.")
 
 
 def _percent():

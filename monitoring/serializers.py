@@ -7,7 +7,16 @@ from rest_framework import serializers
 from rest_framework.fields import Field, SkipField
 from rest_framework.relations import PKOnlyObject
 
-from .models import Alert, AlertStatus, Execution, ExecutionLog, PerformanceMetric, Workflow, WorkflowError
+from .models import (
+    Alert,
+    AlertStatus,
+    ErrorGroup,
+    Execution,
+    ExecutionLog,
+    PerformanceMetric,
+    Workflow,
+    WorkflowError,
+)
 
 
 class WorkflowOut(serializers.ModelSerializer):
@@ -56,11 +65,14 @@ class LogOut(_RecordOut):
 
 
 class ErrorOut(_RecordOut):
+    group_id = serializers.IntegerField(read_only=True, allow_null=True,
+                                        help_text="The error group it was filed under (/api/v1/error-groups/)")
+
     class Meta:
         model = WorkflowError
         fields = _RecordOut.RECORD_FIELDS + [
             "error_type", "error_code", "error_message", "error_stack", "node_name", "severity", "metadata",
-            "resolved", "resolution_notes", "resolved_at", "resolved_by",
+            "resolved", "resolution_notes", "resolved_at", "resolved_by", "group_id",
         ]
 
 
@@ -95,6 +107,21 @@ class AlertOut(_RecordOut):
         ]
 
 
+class ErrorGroupOut(serializers.ModelSerializer):
+    """An error group (docs/error-groups.md): one error of one workflow, however often it occurred."""
+
+    workflow_id = serializers.CharField(source="workflow.external_id", read_only=True)
+    team = serializers.CharField(source="workflow.team.slug", read_only=True)
+
+    class Meta:
+        model = ErrorGroup
+        fields = [
+            "id", "team", "workflow_id", "title", "fingerprint", "node_name", "error_type", "error_code", "status",
+            "regressed", "regressed_at", "first_seen", "last_seen", "occurrences", "affected_executions",
+            "resolved_at", "resolved_by", "resolution_notes",
+        ]
+
+
 OUTPUT = {
     "log": LogOut,
     "error": ErrorOut,
@@ -102,6 +129,7 @@ OUTPUT = {
     "alert": AlertOut,
     "execution": ExecutionOut,
     "workflow": WorkflowOut,
+    "error_group": ErrorGroupOut,
 }
 
 

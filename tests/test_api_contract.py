@@ -658,7 +658,7 @@ REQUEST_LINE = re.compile(r"^(GET|POST|PATCH|DELETE|PUT) (/\S*)$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
-RUN_DEPENDENT = {"elapsed_time"}  # milliseconds since the execution started
+RUN_DEPENDENT = {"elapsed_time", "group_id"}  # milliseconds since the execution started; an error group's id
 
 
 @dataclass

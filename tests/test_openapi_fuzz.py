@@ -139,6 +139,7 @@ def seeded(db, team, other_team, monkeypatch):
         "errors": str(created["error"][0].pk),
         "performance": str(created["performance"][0].pk),
         "alerts": str(created["alert"][0].pk),
+        "error-groups": created["error"][0].group_id,
         **_alerting(team, created["alert"][0]),
     }
 

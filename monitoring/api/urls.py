@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from . import v1
+from .error_groups import ErrorGroupViewSet
 from .monitoring_endpoint import MonitoringEndpoint
 
 router = DefaultRouter(trailing_slash=True)
@@ -12,6 +13,7 @@ router.register("logs", v1.LogViewSet, basename="log")
 router.register("errors", v1.ErrorViewSet, basename="error")
 router.register("performance", v1.PerformanceViewSet, basename="performance")
 router.register("alerts", v1.AlertViewSet, basename="alert")
+router.register("error-groups", ErrorGroupViewSet, basename="error-group")
 
 urlpatterns = [
     # The monitoring endpoint, with or without a trailing slash.
