@@ -124,8 +124,8 @@ def test_member_resolves_error_with_notes_and_it_is_audited(team, browser_for):
     assert (error.resolved, error.resolved_by, error.resolution_notes) == (True, "mia", "raised the timeout")
     entry = LogEntry.objects.get_for_object(error).latest("timestamp")
     assert entry.actor.username == "mia" and entry.changes_dict["resolved"] == ["False", "True"]
-    # Unresolved is the default filter: it is gone from the list.
-    assert b"hello failed" not in c.get("/errors/").content
+    # Unresolved is the default filter of the list of every occurrence: it is gone from it.
+    assert b"hello failed" not in c.get("/errors/all/").content
 
 
 def test_member_acknowledges_and_resolves_alert_and_nav_count_follows(team, browser_for):

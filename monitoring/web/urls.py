@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import error_groups, views
 
 app_name = "web"
 
@@ -14,7 +14,10 @@ urlpatterns = [
     path("workflows/<int:pk>/time-saved/", views.set_time_saved, name="set_time_saved"),
     path("executions/<int:pk>/", views.execution_detail, name="execution"),
     path("logs/", views.logs, name="logs"),
-    path("errors/", views.errors, name="errors"),
+    path("errors/", error_groups.group_list, name="errors"),
+    path("errors/all/", views.errors, name="error_occurrences"),
+    path("errors/groups/<int:pk>/", error_groups.group_detail, name="error_group"),
+    path("errors/groups/<int:pk>/<str:action>/", error_groups.group_action, name="error_group_action"),
     path("errors/<uuid:pk>/resolve/", views.resolve_error, name="resolve_error"),
     path("alerts/", views.alerts, name="alerts"),
     path("alerts/<uuid:pk>/<str:action>/", views.alert_action, name="alert_action"),

@@ -132,7 +132,7 @@ def logs(request):
                                                    "workflow": workflow})
 
 
-def _record_list(request, kind, form_class):
+def _record_list(request, kind, form_class, template=None):
     """The errors or alerts page: open ones by default, each marked with whether this user may
     resolve / acknowledge it (the buttons show only then)."""
     p = principal_from_request(request)
@@ -140,12 +140,14 @@ def _record_list(request, kind, form_class):
     rows = list(queries.records(kind, p, **form.filters())[:PAGE_SIZE])
     for row in rows:
         row.can_respond = p.can(RESPOND, team_id_of(row))
-    return render(request, f"flowtower/{kind}.html", {"form": form, kind: rows})
+    return render(request, template or f"flowtower/{kind}.html", {"form": form, kind: rows})
 
 
 @login_required
 def errors(request):
-    return _record_list(request, "errors", ErrorFilterForm)
+    """Every occurrence, one card each ("All occurrences"; the Errors page lists them by group:
+    monitoring.web.error_groups)."""
+    return _record_list(request, "errors", ErrorFilterForm, template="flowtower/error_occurrences.html")
 
 
 @login_required
