@@ -251,3 +251,37 @@ def test_the_rules_pages_show_the_default_rule_and_offer_the_kind(team, make_use
     page = client.get(f"/rules/{default_rule(team).pk}/")
     assert page.status_code == 200 and 'value="regression" selected' in page.content.decode()
 
+
+def test_end_to_end_an_error_posted_resolved_and_posted_again_alerts_once(world, api):
+    """Through the REST API and monitoring's own grouping and resolve_group."""
+    from monitoring.error_groups import resolve_group
+
+    rule = default_rule(world.team)
+
+    def post_error(execution_id, customer):
+        body = {"workflow_id": "orders", "execution_id": execution_id, "error_type": "data", "severity": "high",
+                "node_name": "Code", "error_message": f"Invalid payload: missing customer_id {customer} [line 3]"}
+        with world.committed():
+            r = api.post("/api/v1/errors/", body, format="json")
+        assert r.status_code == 201, r.content
+
+    post_error("e-1", 4711)
+    group = ErrorGroup.objects.get()
+    world.later(days=3)
+    with world.committed():
+        resolve_group(group, "alice")
+    world.later(hours=2)
+    post_error("e-2", 4712)
+    group.refresh_from_db()
+    assert (group.status, group.regressed, group.occurrences) == ("open", True, 2)
+    [alert] = alerts_of(rule)
+    assert alert.execution.external_id == "e-2" and alert.occurrences == 1
+    assert "was resolved by alice 2 hours before" in alert.description
+    world.later(minutes=5)
+    post_error("e-3", 4713)
+    [alert] = alerts_of(rule)
+    assert alert.occurrences == 1 and not alert.resolved
+    with world.committed():
+        resolve_group(group, "bob")
+    alert.refresh_from_db()
+    assert alert.resolved
