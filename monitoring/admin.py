@@ -475,3 +475,6 @@ class IdempotencyKeyAdmin(TeamScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+from . import admin_error_groups  # noqa: E402,F401  registers ErrorGroup (its own module: this one is near 500 lines)

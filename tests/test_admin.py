@@ -297,7 +297,7 @@ MONITORING_MODELS = [model for model in admin.site._registry if model._meta.app_
 def test_every_monitoring_model_is_registered():
     assert {m.__name__ for m in MONITORING_MODELS} == {
         "Team", "Membership", "ServiceToken", "Workflow", "Execution", "ExecutionLog", "WorkflowError",
-        "PerformanceMetric", "Alert", "IdempotencyKey", "RetentionRun",
+        "PerformanceMetric", "Alert", "IdempotencyKey", "RetentionRun", "ErrorGroup",
     }
 
 
