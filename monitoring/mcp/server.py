@@ -14,10 +14,10 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from .. import node_stats, queries, time_saved
+from .. import error_groups, node_stats, queries, time_saved
 from ..access import Principal
 from ..api.auth import LAST_USED_RESOLUTION
-from ..models import TOKEN_PREFIX, AlertStatus, ExecutionState, ServiceToken, hash_token
+from ..models import TOKEN_PREFIX, AlertStatus, ErrorGroupStatus, ExecutionState, ServiceToken, hash_token
 from ..serializers import serialize, serialize_many
 from . import shapes
 
@@ -217,10 +217,27 @@ class TeamTools:
         found = serialize_many("alert", rows[:limit])
         return shapes.Alerts(count=len(found), alerts=found)
 
+    def get_error_groups(
+        self,
+        workflow_id: OptionalWorkflowId = None,
+        status: Annotated[Optional[Literal[tuple(ErrorGroupStatus.values)]], Field(
+            description="open, resolved or ignored; every status if not given.")] = None,
+        limit: Limit = 50,
+    ) -> shapes.ErrorGroups:
+        """The team's error groups (each error of a workflow, however often it occurred), latest
+        occurrence first: title, node, error type and code, occurrences, affected executions,
+        first and last seen, status and whether a new occurrence reopened it after it was
+        resolved (regressed)."""
+        principal = self.principal()
+        rows = error_groups.search_groups(principal, status=[status] if status else None,
+                                          workflows=self.workflows(principal, workflow_id))
+        found = serialize_many("error_group", rows[:limit])
+        return shapes.ErrorGroups(count=len(found), error_groups=found)
+
 
 TOOLS = [
     "get_recent_executions", "get_execution_errors", "get_execution", "get_live_status",
-    "get_dashboard_summary", "get_node_stats", "list_alerts",
+    "get_dashboard_summary", "get_node_stats", "list_alerts", "get_error_groups",
 ]
 
 

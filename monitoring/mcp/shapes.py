@@ -51,6 +51,7 @@ Log = model_of("log", "ExecutionLog")
 Error = model_of("error", "WorkflowError")
 Performance = model_of("performance", "PerformanceMetric")
 Alert = model_of("alert", "Alert")
+ErrorGroup = model_of("error_group", "ErrorGroup")
 
 
 class Executions(BaseModel):
@@ -66,6 +67,11 @@ class Errors(BaseModel):
 class Alerts(BaseModel):
     count: int
     alerts: list[Alert]
+
+
+class ErrorGroups(BaseModel):
+    count: int
+    error_groups: list[ErrorGroup]
 
 
 class ExecutionDetail(BaseModel):
