@@ -12,7 +12,7 @@ from django.db import transaction
 
 from alerts import evaluation_groups
 from alerts.evaluation_events import evaluate_events
-from alerts.models import AlertRule
+from alerts.models import AlertRule, Channel, Delivery, Route
 from alerts.rules.registry import validate_params
 from monitoring.events import MonitoringEvent, publish
 from monitoring.models import ErrorGroup, ErrorGroupStatus, Team, WorkflowError
@@ -133,12 +133,15 @@ def test_resolving_the_group_again_resolves_the_alert_and_the_next_regression_is
 def test_one_open_alert_per_workflow_until_its_last_regression_is_settled(world):
     wf = world.workflow("billing")
     rule = default_rule(world.team)
+    log = Channel.objects.create(team=world.team, name="ops", kind="log")
+    Route.objects.create(team=world.team, name="everything", channel=log)
     first, second = resolved_group(world, wf, fingerprint="a"), resolved_group(world, wf, fingerprint="b")
     occur(world, first, "e-1")
     world.later(minutes=1)
     occur(world, second, "e-2")
     [alert] = alerts_of(rule)  # counted on the open alert: no second "firing" notification
     assert alert.occurrences == 2 and alert.execution.external_id == "e-2"
+    assert list(Delivery.objects.values_list("event", flat=True)) == ["firing"]
     settle(world, first)
     assert open_alert(rule, wf) is not None  # the other group is still regressed
     settle(world, second, status=ErrorGroupStatus.IGNORED)
@@ -253,10 +256,16 @@ def test_the_rules_pages_show_the_default_rule_and_offer_the_kind(team, make_use
 
 
 def test_end_to_end_an_error_posted_resolved_and_posted_again_alerts_once(world, api):
-    """Through the REST API and monitoring's own grouping and resolve_group."""
+    """Through the REST API, monitoring's own grouping and resolve_group, and the notification
+    pipeline (a log channel every alert is routed to)."""
     from monitoring.error_groups import resolve_group
 
     rule = default_rule(world.team)
+    log = Channel.objects.create(team=world.team, name="ops", kind="log")
+    Route.objects.create(team=world.team, name="everything", channel=log)
+
+    def notified():
+        return sorted(Delivery.objects.filter(channel=log).values_list("event", flat=True))
 
     def post_error(execution_id, customer):
         body = {"workflow_id": "orders", "execution_id": execution_id, "error_type": "data", "severity": "high",
@@ -277,11 +286,13 @@ def test_end_to_end_an_error_posted_resolved_and_posted_again_alerts_once(world,
     [alert] = alerts_of(rule)
     assert alert.execution.external_id == "e-2" and alert.occurrences == 1
     assert "was resolved by alice 2 hours before" in alert.description
+    assert notified() == ["firing"]
     world.later(minutes=5)
     post_error("e-3", 4713)
     [alert] = alerts_of(rule)
     assert alert.occurrences == 1 and not alert.resolved
+    assert notified() == ["firing"]
     with world.committed():
         resolve_group(group, "bob")
     alert.refresh_from_db()
-    assert alert.resolved
+    assert alert.resolved and notified() == ["firing", "resolved"]
