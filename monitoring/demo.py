@@ -19,8 +19,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from .api import token_cache  # revoked at once, in every process's token cache
+from .error_groups import ignore_group, resolve_group
 from .ingest import ingest
-from .models import Execution, Membership, Role, ServiceToken, Team, Workflow
+from .models import ErrorGroup, Execution, Membership, Role, ServiceToken, Team, Workflow
 from .schemas import validate_records
 
 DEMO_TEAM = "demo"
@@ -180,7 +181,23 @@ def backfill(team, hours=24, per_hour=6, days=HISTORY_DAYS, seed=7):
     with transaction.atomic():
         _ingest_raw(team, history)
         set_time_saved_estimates(team)
+        triage_error_groups(team)
     return len(starts)
+
+
+# What the demo team already decided about its errors: the next live failure of a resolved group
+# shows it "regressed" and raises the regression alert; an ignored group stays quiet.
+TRIAGE = {"wf-002": (resolve_group, "Fixed: the form now requires customer_id"),
+          "wf-001": (ignore_group, None)}
+
+
+def triage_error_groups(team):
+    for external_id, (action, notes) in TRIAGE.items():
+        for group in ErrorGroup.objects.filter(team=team, workflow__external_id=external_id):
+            if notes:
+                action(group, "member", notes=notes)
+            else:
+                action(group, "member")
 
 
 def set_time_saved_estimates(team):

@@ -3,7 +3,7 @@
 from django.core.management import call_command
 
 from monitoring import demo
-from monitoring.models import Execution, ServiceToken, Team, WorkflowError
+from monitoring.models import ErrorGroup, Execution, ServiceToken, Team, Workflow, WorkflowError
 
 
 def test_demo_setup_prints_working_credentials_and_backfills(db, capsys, client):
@@ -46,3 +46,21 @@ def test_feed_posts_through_the_rest_api(live_server, db):
     executions = Execution.objects.filter(workflow__team=team)
     assert executions.count() == 2
     assert set(executions.values_list("state", flat=True)) <= {"success", "error"}
+
+
+def test_demo_history_comes_triaged_and_estimated(db):
+    """The Errors page opens on grouped errors, one resolved (its next failure regresses) and one
+    ignored; three workflows carry a time-saved estimate."""
+    team, _, _ = demo.ensure_demo_accounts()
+    demo.backfill(team)
+    groups = {g.workflow.external_id: g for g in ErrorGroup.objects.filter(team=team).select_related("workflow")}
+    # Messages differ by their record numbers, request ids and URLs' queries; one group a workflow.
+    assert set(groups) == {wf.external_id for wf in demo.WORKFLOWS}
+    failed = WorkflowError.objects.filter(workflow__team=team)
+    assert failed.values("error_message").distinct().count() > len(groups)
+    assert sum(g.occurrences for g in groups.values()) == failed.count()
+    assert groups["wf-002"].status == "resolved" and groups["wf-002"].resolved_by == "member"
+    assert not failed.filter(workflow__external_id="wf-002", resolved=False).exists()
+    assert groups["wf-001"].status == "ignored"
+    estimates = dict(Workflow.objects.filter(team=team).values_list("external_id", "minutes_saved_per_run"))
+    assert estimates == {wf.external_id: wf.minutes_saved for wf in demo.WORKFLOWS}
