@@ -16,7 +16,8 @@ URL = "/api/v1/workflows/"
 
 @pytest.fixture
 def invoices(team):
-    wf = Workflow.objects.create(team=team, external_id="invoices", name="Invoices", minutes_saved_per_run=Decimal("4.5"))
+    wf = Workflow.objects.create(team=team, external_id="invoices", name="Invoices",
+                                 minutes_saved_per_run=Decimal("4.5"))
     Workflow.objects.create(team=team, external_id="cleanup", name="Cleanup")
     now = timezone.now()
     Execution.objects.bulk_create(

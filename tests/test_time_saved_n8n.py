@@ -59,7 +59,8 @@ def database_reader(tmp_path, settings):
     with sqlite3.connect(copy) as db:
         for name, extra in settings.items():
             stored = json.loads(db.execute("SELECT settings FROM workflow_entity WHERE name = ?", [name]).fetchone()[0])
-            db.execute("UPDATE workflow_entity SET settings = ? WHERE name = ?", [json.dumps({**stored, **extra}), name])
+            db.execute("UPDATE workflow_entity SET settings = ? WHERE name = ?",
+                       [json.dumps({**stored, **extra}), name])
     return DatabaseReader(copy)
 
 
