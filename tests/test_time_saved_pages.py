@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from auditlog.models import LogEntry
 from django.test import Client
 from django.utils import timezone
 
@@ -90,6 +91,8 @@ def test_member_sets_and_clears_the_estimate(team, workflows, browser_for, role)
     r = browser.post(f"/workflows/{cleanup.pk}/time-saved/", {"minutes_saved_per_run": "7.25"})
     assert r.status_code == 302 and r["Location"] == f"/workflows/{cleanup.pk}/"
     assert Workflow.objects.get(pk=cleanup.pk).minutes_saved_per_run == Decimal("7.25")
+    entry = LogEntry.objects.get_for_object(cleanup).latest("timestamp")  # audited, with who did it
+    assert entry.actor.username == f"{role}-acme" and "minutes_saved_per_run" in entry.changes_dict
     assert "7 min</strong> in the last 7 days (1 successful run)" in browser.get(r["Location"]).content.decode()
     browser.post(f"/workflows/{cleanup.pk}/time-saved/", {"minutes_saved_per_run": "not a number", "clear": "1"})
     assert Workflow.objects.get(pk=cleanup.pk).minutes_saved_per_run is None
