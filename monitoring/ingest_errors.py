@@ -71,7 +71,8 @@ WITH d AS (
     FROM per_group p WHERE g.id = p.group_id
     RETURNING g.id, g.workflow_id, g.fingerprint
 )
-SELECT d.error_type, d.severity, d.execution_id, c.workflow_id, c.fingerprint FROM d LEFT JOIN counted c ON c.id = d.group_id
+SELECT d.error_type, d.severity, d.execution_id, c.workflow_id, c.fingerprint
+FROM d LEFT JOIN counted c ON c.id = d.group_id
 """
 
 

@@ -37,7 +37,8 @@ def test_stored_errors_without_group_are_grouped_once(team):
     assert (refused.title, refused.occurrences, refused.affected_executions) == (
         "connect ECONNREFUSED 10.0.0.1:443", 3, 2)
     assert (refused.first_seen, refused.last_seen, refused.status) == (START, START + timedelta(minutes=2), "open")
-    assert (invalid.status, invalid.resolved_by, invalid.resolved_at) == ("resolved", "alice", START + timedelta(hours=1))
+    assert (invalid.status, invalid.resolved_by) == ("resolved", "alice")
+    assert invalid.resolved_at == START + timedelta(hours=1)
     assert not WorkflowError.objects.filter(group__isnull=True).exists()
 
     call_command("group_errors")

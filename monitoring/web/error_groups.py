@@ -50,10 +50,15 @@ def sparkline(counts):
     """Occurrences per hour as small inline SVG bars, oldest first (the current hour last)."""
     top = max(counts + [1])
     width = SPARK_W / max(len(counts), 1)
-    bars = format_html_join("", '<rect x="{}" y="{}" width="{}" height="{}" class="bar failed"><title>{}</title></rect>', (
+    last = len(counts) - 1
+
+    def label(i, n):
+        return f"{n} this hour" if i == last else f"{n} {last - i} h ago"
+
+    rect = '<rect x="{}" y="{}" width="{}" height="{}" class="bar failed"><title>{}</title></rect>'
+    bars = format_html_join("", rect, (
         (round(i * width, 1), round(SPARK_H - SPARK_H * n / top, 1), round(max(width - 1, 1), 1),
-         round(SPARK_H * n / top, 1), f"{n} in hour {i - len(counts) + 1:+d}" if i < len(counts) - 1 else f"{n} this hour")
-        for i, n in enumerate(counts) if n))
+         round(SPARK_H * n / top, 1), label(i, n)) for i, n in enumerate(counts) if n))
     return format_html('<svg viewBox="0 0 {} {}" class="sparkline" width="{}" height="{}" role="img" '
                        'aria-label="{} occurrences in the last {} hours">{}</svg>',
                        SPARK_W, SPARK_H, SPARK_W, SPARK_H, sum(counts), len(counts), bars)
