@@ -182,3 +182,39 @@ def test_a_thousand_error_batch_files_its_groups_in_two_statements(team):
     assert len([q for q in again.captured_queries if "monitoring_errorgroup" in q["sql"]]) == 2
     assert sum(ErrorGroup.objects.values_list("occurrences", flat=True)) == 1500
     assert sum(ErrorGroup.objects.values_list("affected_executions", flat=True)) == 1000
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers: PostgreSQL")
+def test_concurrent_batches_count_into_one_group_created_once(team, heard):
+    import threading
+    import time
+
+    from django.db import transaction
+
+    ingest(team, {"error": [_error(0, message="another error")]})  # the workflow exists
+    holding, failures = threading.Event(), []
+
+    def first():
+        try:
+            with transaction.atomic():
+                ingest(team, {"error": [_error(f"a{i}", i) for i in range(5)]})
+                holding.set()
+                time.sleep(0.5)  # the second batch meets this one's new group, not yet committed
+        except Exception as exc:  # reported below: a thread's exception would be lost
+            failures.append(exc)
+        finally:
+            holding.set()
+            connection.close()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    holding.wait(10)
+    ingest(team, {"error": [_error(f"b{i}", 10 + i) for i in range(5)]})
+    thread.join(30)
+    assert failures == []
+    group = ErrorGroup.objects.get(title=MESSAGE)
+    assert (group.occurrences, group.affected_executions) == (10, 10)
+    assert group.first_seen == START and group.last_seen == START + timedelta(minutes=14)
+    created = [e for e in _group_events(heard, "created") if e.data["title"] == MESSAGE]
+    assert len(created) == 1
