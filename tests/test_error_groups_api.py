@@ -160,3 +160,16 @@ def test_posted_errors_answer_with_their_group_and_accept_a_fingerprint(api, tea
     too_long = api.post("/api/v1/errors/", {**_error(9, 0, "x"), "fingerprint": "f" * 256},
                         format="json")
     assert too_long.status_code == 400 and "fingerprint" in too_long.json()
+
+
+def test_the_monitoring_endpoint_lists_groups(world, api):
+    url = "/api/workflows/monitoring?type=error_groups"
+    body = api.get(url).json()
+    assert body["success"] and [g["id"] for g in body["data"]] == [world["invalid"].pk, world["refused"].pk]
+    assert body["pagination"] == {"limit": 50, "offset": 0, "has_more": False}
+    assert [g["id"] for g in api.get(url + "&workflow_id=wf&limit=1").json()["data"]] == [world["refused"].pk]
+    assert api.get(url + "&q=CUSTOMER").json()["data"][0]["id"] == world["invalid"].pk
+    assert api.get(url + "&group_status=resolved,ignored").json()["data"] == []
+    assert [g["id"] for g in api.get(url + "&start_time=2026-11-01T09:08:00Z").json()["data"]] == [world["invalid"].pk]
+    bad = api.get(url + "&group_status=closed")
+    assert bad.status_code == 400 and "group_status" in bad.json()["details"]

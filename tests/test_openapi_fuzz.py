@@ -59,7 +59,7 @@ MONITORING = "/api/workflows/monitoring/"
 RESOURCES = ("workflows", "executions", "logs", "errors", "performance", "alerts")
 ALERTING = ("alert-rules", "channels", "routes", "silences", "deliveries")
 TYPES = {
-    "GET": ("logs", "errors", "performance", "alerts", "live-status", "dashboard"),
+    "GET": ("logs", "errors", "performance", "alerts", "error_groups", "live-status", "dashboard"),
     "POST": ("log", "error", "performance", "alert", "batch"),
     "PATCH": ("error", "alert"),
 }

@@ -10,10 +10,19 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import queries, retention, services, time_saved
+from .. import error_groups, queries, retention, services, time_saved
 from ..access import INGEST, PRUNE, READ, RESPOND, team_id_of
 from ..ingest import ingest
-from ..models import AlertSeverity, AlertSource, AlertStatus, AlertType, ErrorSeverity, ErrorType, LogLevel
+from ..models import (
+    AlertSeverity,
+    AlertSource,
+    AlertStatus,
+    AlertType,
+    ErrorGroupStatus,
+    ErrorSeverity,
+    ErrorType,
+    LogLevel,
+)
 from ..schemas import BATCH_KEYS, KINDS, AlertUpdateIn, ErrorUpdateIn, validate_records
 from ..serializers import serialize, serialize_many
 from . import params
@@ -23,7 +32,8 @@ from .openapi import MonitoringEndpointSchema
 from .pagination import parse_bounded_int
 
 LIST_TYPES = {"logs": "log", "errors": "error", "performance": "performance", "alerts": "alert"}
-GET_TYPES = [*LIST_TYPES, "live-status", "dashboard"]
+# error_groups: the error groups (docs/error-groups.md), latest occurrence first.
+GET_TYPES = [*LIST_TYPES, "error_groups", "live-status", "dashboard"]
 POST_TYPES = [*KINDS, "batch"]
 PATCH_TYPES = ["error", "alert"]
 # The filters each list type applies, as monitoring.queries.records names them: {records' name: query's}.
@@ -85,12 +95,14 @@ def _text(max_length):
 TIME_RULE = "ISO 8601; a UTC offset beyond ±15:59 is refused (PostgreSQL cannot hold it)."
 GET_PARAMETERS = [
     _type_parameter(GET_TYPES, "logs, errors, performance, alerts: a page of records, newest first; "
+                               "error_groups: a page of error groups, latest occurrence first; "
                                "live-status: the latest execution of one workflow (null if it never ran); "
                                "dashboard: the summary over a period."),
     _param("team", _text(64), "Team slug: only this team's workflows (people in several teams)."),
     _param("workflow_id", _text(255), "The workflow id services use; required for type=live-status."),
     _param("execution_id", _text(255), "Only this execution's records."),
-    _param("q", _text(500), "Text search (logs: message, errors: error_message, alerts: title)."),
+    _param("q", _text(500), "Text search (logs: message, errors: error_message, alerts: title; "
+                            "error_groups: title, node name or error code)."),
     _param("log_levels", _list_of(LogLevel.values), "type=logs: these levels only.", style="form",
            explode=False),
     _param("severity", _list_of(ALL_SEVERITIES),
@@ -106,6 +118,8 @@ GET_PARAMETERS = [
            "type=alerts: firing (not resolved) or resolved."),
     _param("source", _list_of(AlertSource.values), "type=alerts: alerts from these sources only.", style="form",
            explode=False),
+    _param("group_status", _list_of(ErrorGroupStatus.values), "type=error_groups: groups of these statuses only.",
+           style="form", explode=False),
     _param("start_time", OpenApiTypes.DATETIME, f"Records at or after this time. {TIME_RULE}"),
     _param("end_time", OpenApiTypes.DATETIME, f"Records at or before this time. {TIME_RULE}"),
     _param("period", {"type": "string", "enum": list(queries.PERIODS)},
@@ -147,6 +161,8 @@ class MonitoringEndpoint(AuditedAPIMixin, APIView):
             return self._live_status(q, workflows)
         if kind == "dashboard":
             return self._dashboard(workflows, team_slug, filters)
+        if kind == "error_groups":
+            return self._error_groups(workflows, team_slug, filters)
         return self._list(kind, workflows, team_slug, filters)
 
     @staticmethod
@@ -165,6 +181,7 @@ class MonitoringEndpoint(AuditedAPIMixin, APIView):
             "acknowledged": params.boolean(q, "acknowledged"),
             "status": params.choice(q, "status", AlertStatus.values),
             "sources": params.choice_list(q, "source", AlertSource.values),
+            "group_statuses": params.choice_list(q, "group_status", ErrorGroupStatus.values),
             "start": start,
             "end": end,
             "period": period,
@@ -210,6 +227,17 @@ class MonitoringEndpoint(AuditedAPIMixin, APIView):
             serialize_many(LIST_TYPES[kind], rows[:limit]),
             pagination={"limit": limit, "offset": offset, "has_more": len(rows) > limit},
         )
+
+    def _error_groups(self, workflows, team_slug, filters):
+        """Error groups seen at or after start_time and first seen at or before end_time."""
+        groups = error_groups.search_groups(self.principal, status=filters["group_statuses"], workflows=workflows,
+                                            since=filters["start"], until=filters["end"], search=filters["text"])
+        if team_slug is not None:
+            groups = groups.filter(team__slug=team_slug)
+        limit, offset = filters["limit"], filters["offset"]
+        rows = list(groups[offset:offset + limit + 1])
+        return ok(serialize_many("error_group", rows[:limit]),
+                  pagination={"limit": limit, "offset": offset, "has_more": len(rows) > limit})
 
     # --- POST ------------------------------------------------------------------------------------
     @extend_schema(parameters=POST_PARAMETERS, operation_id="monitoring_post")

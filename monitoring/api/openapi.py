@@ -468,8 +468,9 @@ class MonitoringEndpointSchema(FlowtowerAutoSchema):
             pagination = self.resolve_serializer(PaginationOut, "response").ref
             live = {"allOf": [self.resolve_serializer(LiveStatusOut, "response").ref], "nullable": True}
             dashboard = self.resolve_serializer(DashboardOut, "response").ref
-            data = {"anyOf": [*(many(kind) for kind in KINDS), live, dashboard]}
-            return {200: envelope(data, "type=logs|errors|performance|alerts: a list, with pagination; "
+            data = {"anyOf": [*(many(kind) for kind in KINDS), many("error_group"), live, dashboard]}
+            return {200: envelope(data, "type=logs|errors|performance|alerts|error_groups: a list, with "
+                                        "pagination; "
                                         "type=live-status: the status or null; type=dashboard: the summary.",
                                   pagination=pagination)}
         if self.method == "POST":
