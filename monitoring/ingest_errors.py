@@ -338,10 +338,10 @@ def group_stored_errors(chunk=BACKFILL_CHUNK, progress=None):
     filed_count = 0
     pending = WorkflowError.objects.filter(group__isnull=True)
     for workflow in Workflow.objects.filter(pk__in=pending.values("workflow_id")).select_related("team"):
-        touched = set()
+        touched, after = set(), None
         while True:
             with transaction.atomic():
-                errors = list(pending.filter(workflow=workflow).order_by("timestamp", "id")[:chunk])
+                errors = list(_next_chunk(pending.filter(workflow=workflow), after, chunk))
                 if not errors:
                     break
                 for error in errors:
@@ -353,11 +353,22 @@ def group_stored_errors(chunk=BACKFILL_CHUNK, progress=None):
                     update_rows(WorkflowError, errors, ["group"])
                 else:
                     WorkflowError.objects.bulk_update(errors, ["group"])
+            after = (errors[-1].timestamp, errors[-1].pk)
             filed_count += len(errors)
             if progress:
                 progress(len(errors))
         _resolve_fully_resolved(touched)
     return filed_count
+
+
+def _next_chunk(errors, after, chunk):
+    """The next `chunk` errors in (timestamp, id) order after `after`: each chunk's lookup starts
+    where the last one ended, not over the errors already filed."""
+    from django.db.models import Q
+
+    if after is not None:
+        errors = errors.filter(Q(timestamp__gt=after[0]) | Q(timestamp=after[0], pk__gt=after[1]))
+    return errors.order_by("timestamp", "id")[:chunk]
 
 
 def _resolve_fully_resolved(group_pks):

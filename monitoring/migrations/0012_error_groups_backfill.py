@@ -36,12 +36,15 @@ def _group_stored_errors(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    # The backfill commits chunk by chunk (a large table is not filed in one transaction); the
+    # constraints change in a transaction of their own.
+    atomic = False
 
     dependencies = [
         ("monitoring", "0011_error_groups_and_time_saved"),
     ]
 
     operations = [
-        migrations.RunPython(_cascade_in_database, migrations.RunPython.noop),
+        migrations.RunPython(_cascade_in_database, migrations.RunPython.noop, atomic=True),
         migrations.RunPython(_group_stored_errors, migrations.RunPython.noop),
     ]
