@@ -160,10 +160,16 @@ def file_errors(team, errors, dropped=None):
     return _filed(ordered, rows)
 
 
+# Which of the batch's executions hold an occurrence of each group is read from the executions'
+# side (their few errors, by the execution index), never from the groups' (a group may have
+# millions of occurrences): the CTE is materialized with that one predicate.
 _PRIOR_SQL = """
+WITH held AS MATERIALIZED (
+    SELECT DISTINCT e.group_id, e.execution_id FROM monitoring_workflowerror e
+    WHERE e.execution_id = ANY(%s) AND e.group_id IS NOT NULL
+)
 SELECT g.id, g.workflow_id, g.fingerprint, g.status, g.resolved_at,
-       ARRAY(SELECT DISTINCT e.execution_id FROM monitoring_workflowerror e
-             WHERE e.group_id = g.id AND e.execution_id = ANY(%s))
+       ARRAY(SELECT h.execution_id FROM held h WHERE h.group_id = g.id)
 FROM monitoring_errorgroup g
 WHERE (g.workflow_id, g.fingerprint) IN (SELECT * FROM unnest(%s::bigint[], %s::varchar[]))
 ORDER BY g.id FOR UPDATE OF g
