@@ -19,6 +19,7 @@ class RuleKind(models.TextChoices):
     RESOURCE = "resource", "Resource usage"
     DEACTIVATED = "deactivated", "Workflow deactivated"
     REGRESSION = "regression", "Error regression"
+    ANOMALY = "anomaly", "Anomaly (unusual duration or failure rate)"
 
 
 class AlertRule(models.Model):

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from monitoring.models import AlertSeverity
 
 from . import (
+    anomaly,
     deactivated,
     error_rate,
     error_severity,
@@ -22,6 +23,7 @@ from .params import MAX_WINDOW_MINUTES
 
 _MODULES = (execution_failed, error_rate, slow, stuck, no_executions, error_severity, resource, deactivated)
 _MODULES += (regression,)
+_MODULES += (anomaly,)
 KINDS = {module.KIND.kind: module.KIND for module in _MODULES}
 
 
