@@ -173,3 +173,19 @@ def test_the_monitoring_endpoint_lists_groups(world, api):
     assert [g["id"] for g in api.get(url + "&start_time=2026-11-01T09:08:00Z").json()["data"]] == [world["invalid"].pk]
     bad = api.get(url + "&group_status=closed")
     assert bad.status_code == 400 and "group_status" in bad.json()["details"]
+
+
+def test_list_queries_do_not_grow_with_groups(team, api):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_for_list():
+        with CaptureQueriesContext(connection) as ctx:
+            assert api.get(URL + "?limit=100").status_code == 200
+        return len(ctx.captured_queries)
+
+    ingest(team, {"error": [_error(i, i, f"failure kind {chr(97 + i)}", workflow=f"wf{i}") for i in range(3)]})
+    queries_for_list()  # the token is looked up once, then cached
+    few = queries_for_list()
+    ingest(team, {"error": [_error(i, i, f"failure kind {chr(97 + i)}", workflow=f"wf{i}") for i in range(3, 25)]})
+    assert queries_for_list() == few

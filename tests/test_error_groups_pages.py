@@ -124,3 +124,19 @@ def test_all_occurrences_is_still_there(seeded, team, browser_for):
     html = browser_for(team, "viewer").get("/errors/all/").content.decode()
     assert html.count('class="item error-item') == 52
     assert "theirs failed" not in html
+
+
+def test_page_queries_do_not_grow_with_groups(team, browser_for):
+    c = browser_for(team, "member")
+
+    def queries_for_page():
+        with CaptureQueriesContext(connection) as ctx:
+            assert c.get("/errors/").status_code == 200
+        return len(ctx.captured_queries)
+
+    _errors(team, 1, message="failure kind a", workflow="wf-a")
+    queries_for_page()  # what a session reads once
+    few = queries_for_page()
+    for i in range(20):
+        _errors(team, 2, message=f"failure kind {chr(98 + i)}", workflow=f"wf-{i}")
+    assert queries_for_page() == few
