@@ -160,7 +160,7 @@ class Evaluator:
             title, description = kind.describe(rule, workflow, observation)
             observation.execution = kind.execution_for(rule, observation)
             alert, created = raise_alert(
-                rule.team, fingerprint=fp, source=AlertSource.RULE, alert_type=kind.alert_type,
+                rule.team, fingerprint=fp, source=AlertSource.RULE, alert_type=kind.alert_type_for(rule),
                 severity=rule.severity, title=title, description=description, workflow=workflow,
                 execution=observation.execution, labels=alert_labels(rule),
                 metadata={"value": observation.value} if observation.value is not None else {},

@@ -199,6 +199,7 @@ def test_a_step_in_the_failure_rate_fires(world):
     window(world, wf, 21, failures=8)
     world.window_pass()
     alert = open_alert(rule, wf)
+    assert alert.alert_type == "error"  # routes on "error" get it, as error_rate's
     assert alert.title == "Anomaly: 38.1% of runs failed on BILLING"
     assert alert.description == ("38.1% of 21 runs failed in the last 15 min (8 failures), usually 0 % at this hour "
                                  "(12:00 UTC daily, 14-day baseline).")

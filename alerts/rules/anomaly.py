@@ -48,6 +48,9 @@ class Anomaly(RuleKind):
             reader.refuse("min_failures", 'Only for metric "failure_rate".')
         return reader.cleaned()
 
+    def alert_type_for(self, rule):
+        return AlertType.ERROR if rule.params["metric"] == FAILURE_RATE else AlertType.PERFORMANCE
+
     def is_window_rule(self, rule):
         return True
 

@@ -58,6 +58,11 @@ class RuleKind:
         condition fires later from its stored value alone."""
         raise NotImplementedError
 
+    def alert_type_for(self, rule):
+        """The alert type of a rule's alerts (routes match on it): the kind's, unless its params
+        decide (an anomaly of the failure rate is an error, one of the duration a performance)."""
+        return self.alert_type
+
     def execution_for(self, rule, observation):
         """The execution the alert links to, looked up only when it is raised (window kinds
         that link one find it here rather than on every pass)."""
