@@ -21,6 +21,14 @@ def evaluate_window_rules():
     return evaluate()
 
 
+@shared_task(name="alerts.tasks.prepare_anomaly_baselines")
+def prepare_anomaly_baselines():
+    """The next hour's anomaly baselines, computed before it starts (beat, minute 50 of every hour)."""
+    from .rules.anomaly import prepare_baselines
+
+    return prepare_baselines()
+
+
 # --- Deliveries (alerts/delivery.py) ----------------------------------------------------------
 
 @shared_task(name="alerts.tasks.deliver")

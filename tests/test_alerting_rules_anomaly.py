@@ -11,6 +11,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from alerts.rules import anomaly, baselines
 from alerts.rules.registry import validate_params
@@ -191,6 +193,20 @@ def test_the_baseline_is_computed_once_an_hour(world):
     assert world.window_pass()["resolved"] == 1
 
 
+def test_the_next_hours_baselines_are_prepared_before_it_starts(world):
+    """Beat prepares them at minute 50: the first pass of the next hour reads no rollups."""
+    wf = world.workflow("billing")
+    rule = world.rule("anomaly", DURATION)
+    history(world, wf, duration=noisy(1))
+    assert anomaly.prepare_baselines(now=world.now) == 1
+    world.later(hours=1)
+    window(world, wf, 12, duration_ms=41_000)
+    with CaptureQueriesContext(connection) as captured:
+        world.window_pass()
+    assert not [q["sql"] for q in captured if "monitoring_executionrollup" in q["sql"]]
+    assert "usually" in open_alert(rule, wf).description
+
+
 # --- failure rate --------------------------------------------------------------------------------
 def test_a_step_in_the_failure_rate_fires(world):
     wf = world.workflow("billing")
@@ -267,3 +283,11 @@ def test_the_api_answers_a_bad_param_with_a_json_400_naming_it(people):
         "name": "Billing unusual", "kind": "anomaly", "params": FAILURES, "for_seconds": 600}, format="json")
     assert r.status_code == 201, r.content
     assert r.json()["params"]["min_increase_points"] == 10
+
+
+def test_beat_prepares_the_baselines_at_minute_50_of_every_hour(db):
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(task="alerts.tasks.prepare_anomaly_baselines")
+    crontab = task.crontab
+    assert task.enabled and (crontab.minute, crontab.hour, str(crontab.timezone)) == ("50", "*", "UTC")
