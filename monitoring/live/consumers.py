@@ -3,8 +3,8 @@
 with ?team=<slug> to pick one team). Thin adapters: who may see what comes from monitoring.access
 and monitoring.queries; events come from monitoring.live.fanout.
 
-Each message a client receives is JSON: {"type": "execution"|"log"|"error"|"alert"|"workflow",
-"action": "created"|"updated", "data": <the object as the REST API returns it>} (an alert of no
+Each message a client receives is JSON: {"type": "execution"|"log"|"error"|"error_group"|"alert"|
+"workflow", "action": "created"|"updated"|"regressed", "data": <the object as the REST API returns it>} (an alert of no
 workflow reaches /ws/monitoring/ only; a "workflow" event says its name, active flag or tags changed),
 {"type": "omitted", "count": N} when a burst was more than the socket may send, or
 {"type": "heartbeat", "interval": S}: sent on connect and after every S quiet seconds, so proxies

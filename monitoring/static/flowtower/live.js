@@ -1,6 +1,6 @@
 // Live updates for Flowtower's pages. Without JavaScript the pages still work; this only keeps
 // them current. One socket per page: /ws/monitoring/ or /ws/workflows/<id>/ (body[data-live-socket]).
-// Messages: {"type": "execution"|"log"|"error"|"alert", "action", "data"}, {"type": "omitted", "count"}
+// Messages: {"type": "execution"|"log"|"error"|"error_group"|"alert", "action", "data"}, {"type": "omitted", "count"}
 // or {"type": "heartbeat", "interval": seconds}.
 // The connection state shows in the header (#live-state) and in body[data-live]: "on" (live),
 // "reconnecting" (lost; retrying with back-off), "off" (refused: not signed in / not allowed).
@@ -133,6 +133,7 @@
         });
         break;
       case "error":
+      case "error_group":  // a group resolved, ignored or reopened elsewhere, or regressed
         debounce("errors", 300, function () { refresh("errors"); });
         break;
       case "alert":
