@@ -1,6 +1,6 @@
 """What makes two errors one error group: the fingerprint of the workflow, node, error type,
 error code and the message with its variable parts left out, or the client's own fingerprint.
-Checked on the errors a real n8n recorded (/work/shared/n8n, mapped as the mirror maps them) and
+Checked on the errors a real n8n recorded (tests/fixtures/n8n, a real n8n 1.123.81 database, mapped as the mirror maps them) and
 on the shapes of variable parts: numbers, ids, UUIDs, quoted values, emails, URLs, times, tokens."""
 
 from collections import defaultdict
