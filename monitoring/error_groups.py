@@ -13,7 +13,7 @@ from . import events
 from .access import READ, Principal, scope
 from .models import ErrorGroup, ErrorGroupStatus, WorkflowError
 from .serializers import serialize
-from .services import _actor_name
+from .services import actor_name
 
 SPARKLINE_HOURS = 24
 
@@ -21,7 +21,7 @@ SPARKLINE_HOURS = 24
 def _name(actor, claimed=""):
     # A principal (a person or a service token) is recorded as services records it; a plain
     # string (a management command, the admin's own wording) as given.
-    return _actor_name(actor, claimed) if isinstance(actor, Principal) else str(actor)
+    return actor_name(actor, claimed) if isinstance(actor, Principal) else str(actor)
 
 
 def _locked(group):

@@ -15,7 +15,7 @@ from .models import FINAL_STATES, Alert, AlertSource, Execution
 from .serializers import serialize
 
 
-def _actor_name(principal: Principal, claimed: str = "") -> str:
+def actor_name(principal: Principal, claimed: str = "") -> str:
     # A person is recorded as themselves. A service token acts for a system that may name the
     # person behind the action ("resolved_by" in the monitoring endpoint), so its claim is kept, labelled.
     if principal.token is not None:
@@ -70,7 +70,7 @@ def resolve_error(error, principal: Principal, resolved=True, notes="", resolved
     error = _locked_fresh(error)
     wanted = {"resolved": resolved}
     if resolved and not error.resolved:
-        wanted.update(resolved_at=timezone.now(), resolved_by=_actor_name(principal, resolved_by))
+        wanted.update(resolved_at=timezone.now(), resolved_by=actor_name(principal, resolved_by))
     elif not resolved:
         wanted.update(resolved_at=None, resolved_by="")
     if notes:
@@ -85,7 +85,7 @@ def update_alert(alert, principal: Principal, acknowledged=None, resolved=None, 
     resolving a resolved one) keeps who did it first and when. Returns the stored alert."""
     alert = _locked_fresh(alert)
     now = timezone.now()
-    name = _actor_name(principal, actor_claim)
+    name = actor_name(principal, actor_claim)
     if resolved is True and not alert.acknowledged and acknowledged is None:
         acknowledged = True
     wanted = {}

@@ -83,6 +83,7 @@ def test_a_groups_page_lists_its_occurrences(seeded, team, browser_for):
     assert "connect ECONNREFUSED 10.0.0.1:443" in html
     assert html.count('class="item error-item') == 2
     assert "Resolve</button>" not in html and "Ignore</button>" not in html
+    assert "its group</a>" not in html  # already there
 
 
 def test_member_resolves_ignores_and_reopens_with_csrf(seeded, team, browser_for):
@@ -124,6 +125,8 @@ def test_all_occurrences_is_still_there(seeded, team, browser_for):
     html = browser_for(team, "viewer").get("/errors/all/").content.decode()
     assert html.count('class="item error-item') == 52
     assert "theirs failed" not in html
+    # Each occurrence leads to its group.
+    assert f'href="/errors/groups/{seeded["Ping warehouse"].pk}/">its group</a>' in html
 
 
 def test_page_queries_do_not_grow_with_groups(team, browser_for):
