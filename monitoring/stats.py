@@ -21,6 +21,8 @@ from .models import (
     FAILED_STATES,
     FINAL_STATES,
     Alert,
+    ErrorGroup,
+    ErrorGroupStatus,
     Execution,
     ExecutionLog,
     ExecutionState,
@@ -89,6 +91,7 @@ def overview(principal: Principal, period="24h", now=None):
     total = totals["total"]
     open_counts = {
         "open_errors": open_errors(principal),
+        "open_error_groups": open_error_groups(principal),
         "unacknowledged_alerts": unacknowledged_alerts(principal),
     }
     return {
@@ -203,6 +206,12 @@ def open_errors(principal: Principal):
     with connection.cursor() as cursor:
         cursor.execute(sql, [sorted(team_ids)])
         return cursor.fetchone()[0]
+
+
+def open_error_groups(principal: Principal):
+    """Open error groups (regressed ones included): what the open errors come to, as the Errors
+    page lists them. The (team, status, last seen) index counts them."""
+    return scope(ErrorGroup.objects.filter(status=ErrorGroupStatus.OPEN), principal, team_field="team").count()
 
 
 def unacknowledged_alerts(principal: Principal):

@@ -143,3 +143,13 @@ def test_page_queries_do_not_grow_with_groups(team, browser_for):
     for i in range(20):
         _errors(team, 2, message=f"failure kind {chr(98 + i)}", workflow=f"wf-{i}")
     assert queries_for_page() == few
+
+
+def test_the_overview_says_how_many_open_groups_the_open_errors_come_to(seeded, team, browser_for):
+    resolve_group(seeded["Ping warehouse"], "mia")
+    html = browser_for(team, "viewer").get("/").content.decode()
+    card = html.split('id="open-errors"')[1].split('<div class="card stat"')[0]
+    # 50 open occurrences (the resolved group's 2 no longer), listed under All occurrences, in the
+    # one group still open; another team's are not counted.
+    assert '<a href="/errors/all/">50</a>' in card
+    assert '<a href="/errors/">1 open group</a>' in card
