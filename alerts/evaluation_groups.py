@@ -20,14 +20,16 @@ def item(event):
     data = event.data
     if event.action == "regressed":
         moment = data.get("previous_resolved_at")
-        return REGRESSED, str(data["error_id"]), moment.isoformat() if hasattr(moment, "isoformat") else moment
+        return (REGRESSED, str(data["error_id"]), moment.isoformat() if hasattr(moment, "isoformat") else moment,
+                data.get("previous_resolved_by") or "")
     return SETTLED, data["id"]
 
 
 def load_regressions(keys):
     """The occurrences that reopened groups still open and regressed, with their group, workflow and
-    execution, and who had resolved the group (the occurrences resolve_group resolved carry it)."""
-    previous = dict(keys)
+    execution, and who had resolved the group: as the event said, else from the occurrences
+    resolve_group resolved (an item queued before events carried it)."""
+    previous = {str(key[0]): (key[1:] + [""])[:2] for key in map(list, keys)}  # id -> [resolved at, by]
     resolver = WorkflowError.objects.filter(group=OuterRef("group_id"), resolved=True).order_by("-timestamp")
     occurrences = list(
         WorkflowError.objects.filter(pk__in=previous, group__status=ErrorGroupStatus.OPEN, group__regressed=True)
@@ -36,7 +38,9 @@ def load_regressions(keys):
                   last_resolved_at=Subquery(resolver.values("resolved_at")[:1]))
     )
     for occurrence in occurrences:
-        occurrence.previous_resolved_at = previous[str(occurrence.pk)] or occurrence.last_resolved_at
+        moment, by = previous[str(occurrence.pk)]
+        occurrence.previous_resolved_at = moment or occurrence.last_resolved_at
+        occurrence.previous_resolved_by = by or occurrence.previous_resolved_by
     return occurrences
 
 

@@ -14,8 +14,8 @@ a workflow's name, active flag or tags changed; its `changes` holds {field: [bef
 ingestion files the first occurrence of a new group; "updated" when a person resolves, ignores or
 reopens it; "regressed" once per group that a batch reopened (it was resolved and an occurrence
 came from an execution that held none), its data adding "error_id" (the reopening occurrence's id,
-a string), "execution_pk" (its execution's primary key) and "previous_resolved_at" (when the group
-had been resolved). An ignored group publishes nothing when it gets occurrences.
+a string), "execution_pk" (its execution's primary key), "previous_resolved_at" and
+"previous_resolved_by" (when and by whom the group had been resolved). An ignored group publishes nothing when it gets occurrences.
 """
 
 import logging

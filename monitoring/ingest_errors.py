@@ -136,7 +136,8 @@ class Filed:
 
     groups: list = field(default_factory=list)  # ErrorGroup, as stored after the batch
     created: set = field(default_factory=set)  # pks of the groups this batch created
-    regressed: dict = field(default_factory=dict)  # pk -> (occurrence that reopened it, previous resolved_at)
+    # pk -> (occurrence that reopened it, previous resolved_at, previous resolved_by)
+    regressed: dict = field(default_factory=dict)
 
 
 def file_errors(team, errors, dropped=None):
@@ -168,7 +169,7 @@ WITH held AS MATERIALIZED (
     SELECT DISTINCT e.group_id, e.execution_id FROM monitoring_workflowerror e
     WHERE e.execution_id = ANY(%s) AND e.group_id IS NOT NULL
 )
-SELECT g.id, g.workflow_id, g.fingerprint, g.status, g.resolved_at,
+SELECT g.id, g.workflow_id, g.fingerprint, g.status, g.resolved_at, g.resolved_by,
        ARRAY(SELECT h.execution_id FROM held h WHERE h.group_id = g.id)
 FROM monitoring_errorgroup g
 WHERE (g.workflow_id, g.fingerprint) IN (SELECT * FROM unnest(%s::bigint[], %s::varchar[]))
@@ -182,9 +183,9 @@ def _read_prior(ordered):
     by_key = {(b.workflow_pk, b.fingerprint): b for b in ordered}
     with connection.cursor() as cursor:
         cursor.execute(_PRIOR_SQL, [execution_pks, [b.workflow_pk for b in ordered], [b.fingerprint for b in ordered]])
-        for pk, workflow_pk, fingerprint, status, resolved_at, held in cursor.fetchall():
+        for pk, workflow_pk, fingerprint, status, resolved_at, resolved_by, held in cursor.fetchall():
             by_key[(workflow_pk, fingerprint)].prior = {"pk": pk, "status": status, "resolved_at": resolved_at,
-                                                        "held": set(held)}
+                                                        "resolved_by": resolved_by, "held": set(held)}
 
 
 def _read_prior_orm(ordered):
@@ -193,7 +194,8 @@ def _read_prior_orm(ordered):
         if group is not None:
             held = set(group.errors.filter(execution_id__in={e.execution_id for e in batch.errors})
                        .values_list("execution_id", flat=True))
-            batch.prior = {"pk": group.pk, "status": group.status, "resolved_at": group.resolved_at, "held": held}
+            batch.prior = {"pk": group.pk, "status": group.status, "resolved_at": group.resolved_at,
+                           "resolved_by": group.resolved_by, "held": held}
 
 
 def _decide(batch, dropped_held):
@@ -299,7 +301,7 @@ def _filed(ordered, rows):
         if created:
             filed.created.add(group.pk)
         if batch.reopened_by is not None:
-            filed.regressed[group.pk] = (batch.reopened_by, batch.prior["resolved_at"])
+            filed.regressed[group.pk] = (batch.reopened_by, batch.prior["resolved_at"], batch.prior["resolved_by"])
         still_resolved = group.status == ErrorGroupStatus.RESOLVED
         for error in batch.errors:
             error.group_id = group.pk
@@ -321,9 +323,10 @@ def group_events(team, filed, workflows_by_pk):
             out.append(events.MonitoringEvent("error_group", "created", team.pk, group.workflow_id,
                                               serialize("error_group", group)))
         if group.pk in filed.regressed:
-            error, previous = filed.regressed[group.pk]
+            error, previous, previous_by = filed.regressed[group.pk]
             data = dict(serialize("error_group", group), error_id=str(error.pk), execution_pk=error.execution_id,
-                        previous_resolved_at=_TIME.to_representation(previous) if previous else None)
+                        previous_resolved_at=_TIME.to_representation(previous) if previous else None,
+                        previous_resolved_by=previous_by)
             out.append(events.MonitoringEvent("error_group", "regressed", team.pk, group.workflow_id, data))
     return out
 

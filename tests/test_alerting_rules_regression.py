@@ -296,3 +296,28 @@ def test_end_to_end_an_error_posted_resolved_and_posted_again_alerts_once(world,
         resolve_group(group, "bob")
     alert.refresh_from_db()
     assert alert.resolved and notified() == ["firing", "resolved"]
+
+
+def test_the_alert_names_who_resolved_it_after_retention_deleted_every_occurrence(world, api):
+    """Who resolved the group and when travel with the regression event (read under the group's
+    lock before it reopened), not from occurrences retention may have deleted."""
+    from monitoring.error_groups import resolve_group
+
+    rule = default_rule(world.team)
+
+    def post_error(execution_id):
+        body = {"workflow_id": "orders", "execution_id": execution_id, "error_type": "data", "severity": "high",
+                "node_name": "Code", "error_message": "Invalid payload: missing customer_id [line 3]"}
+        with world.committed():
+            assert api.post("/api/v1/errors/", body, format="json").status_code == 201
+
+    post_error("e-1")
+    group = ErrorGroup.objects.get()
+    world.later(days=40)
+    with world.committed():
+        resolve_group(group, "alice")
+    WorkflowError.objects.filter(group=group).delete()  # retention, weeks later
+    world.later(days=20)
+    post_error("e-2")
+    [alert] = alerts_of(rule)
+    assert "was resolved by alice 2 weeks before" in alert.description
