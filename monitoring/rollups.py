@@ -218,11 +218,13 @@ def _group(column, grouping, alias=""):
 
 
 def _fetch(sql, params):
-    """Rows of a rollup read, planned without parallel workers: the read sums a few thousand rows
-    in a millisecond or two, where starting workers costs tens (the planner misjudges the rows the
-    pieces bring). SET LOCAL ends with the transaction (this one, or the caller's)."""
+    """Rows of a rollup read, planned without parallel workers and without JIT: the read sums a few
+    thousand rows in a millisecond or two, where starting workers costs tens and compiling ~40 ms
+    (the planner misjudges the rows the pieces bring). SET LOCAL ends with the transaction (this
+    one, or the caller's)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        cursor.execute("SET LOCAL jit = off")
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -286,6 +288,29 @@ def executions(target, start, end=None, grouping=None, coarse=DAY, raw_only=Fals
         t.duration_sum += int(duration_sum)
         t.histogram[duration_bin] += int(total)
     return dict(out)
+
+
+def successes(target, start, end=None):
+    """workflow id -> successful executions started in [start, end] of a workflow target, pieced as
+    executions() pieces a period but summing `success` alone: executions() groups by duration bin
+    too, which for 1,000 workflows over 30 days is ~600k rows grouped into 70k (spilling to disk,
+    ~0.6 s on the bench dataset) where the successes are 1,000 sums. One query."""
+    pieces = []
+    for piece in segments(start, end):
+        if piece[0] == "raw":
+            _, lo, lo_inclusive, hi, hi_inclusive, sign = piece
+            where, wparams = _raw_filter(target, "e")
+            rng, rparams = _range("e.started_at", lo, hi, lo_inclusive, hi_inclusive)
+            pieces.append((f"SELECT e.workflow_id, {int(sign)} * count(*) FROM {Execution._meta.db_table} e "
+                           f"WHERE {where} AND e.state = 'success' AND {rng} GROUP BY 1", [*wparams, *rparams]))
+        else:
+            where, wparams = _rollup_filter(target)
+            rng, rparams = _range("bucket_start", piece[1], piece[2])
+            pieces.append((f"SELECT workflow_id, sum(success) FROM monitoring_executionrollup WHERE {where} AND {rng} "
+                           "GROUP BY 1", [LEVELS[(target.kind, piece[0])], *wparams, *rparams]))
+    union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS p{i}(wf, n)" for i, (sql, _) in enumerate(pieces))
+    rows = _fetch(f"SELECT wf, sum(n)::bigint FROM ({union}) AS pieces GROUP BY wf", [x for _, p in pieces for x in p])
+    return {wf: int(n) for wf, n in rows}
 
 
 def _pieces_sql(pieces):

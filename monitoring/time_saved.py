@@ -21,13 +21,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django import forms
-from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from . import rollups
 from .access import scope
-from .models import Execution, ExecutionRollup, ExecutionState, Workflow
+from .models import Execution, ExecutionState, Workflow
 
 MAX_MINUTES_PER_RUN = Decimal(7 * 24 * 60)  # a week: beyond it an estimate is surely a mistake
 TOP_WORKFLOWS = 5
@@ -105,48 +104,12 @@ def successes(workflows, start, end=None, use_rollups=None):
     if not pairs:
         return {}
     if rollups.available() if use_rollups is None else use_rollups:
-        return _successes_from_rollups(rollups.workflows_target(pairs), start, end)
+        return rollups.successes(rollups.workflows_target(pairs), start, end)
     runs = Execution.objects.filter(workflow__in=[pk for pk, _ in pairs], state=ExecutionState.SUCCESS,
                                     started_at__gte=start)
     if end is not None:
         runs = runs.filter(started_at__lte=end)
     return dict(runs.order_by().values("workflow_id").annotate(n=Count("pk")).values_list("workflow_id", "n"))
-
-
-def _successes_from_rollups(target, start, end):
-    """successes() from the workflow rollups, pieced as rollups.executions() pieces a period (whole
-    days and hours from the rollups, the edges from the executions) but summing only `success` per
-    workflow: rollups.executions() groups by duration bin too, which for 1,000 workflows over 30
-    days is ~600k rows grouped into 70k (spilling to disk, ~0.6 s on the bench dataset) where the
-    successes alone are 1,000 sums."""
-    pieces, params = [], []
-    for piece in rollups.segments(start, end):
-        if piece[0] == "raw":
-            _, lo, lo_inclusive, hi, hi_inclusive, sign = piece
-            sql = (f"SELECT workflow_id, {int(sign)} * count(*) FROM {Execution._meta.db_table} "
-                   f"WHERE workflow_id = ANY(%s) AND state = %s AND started_at {'>=' if lo_inclusive else '>'} %s")
-            params += [list(target.workflow_ids), ExecutionState.SUCCESS.value, lo]
-            if hi is not None:
-                sql += f" AND started_at {'<=' if hi_inclusive else '<'} %s"
-                params.append(hi)
-        else:
-            # The filter of rollups' own reads, so that the rollup key's index serves it.
-            sql = (f"SELECT workflow_id, sum(success) FROM {ExecutionRollup._meta.db_table} WHERE level = %s "
-                   "AND team_id = ANY(%s) AND COALESCE(workflow_id, 0) = ANY(%s) AND bucket_start >= %s")
-            params += [rollups.LEVELS[("workflow", piece[0])], list(target.team_ids), list(target.workflow_ids),
-                       piece[1]]
-            if piece[2] is not None:
-                sql += " AND bucket_start < %s"
-                params.append(piece[2])
-        pieces.append(sql + " GROUP BY 1")
-    union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS p{i}(wf, n)" for i, sql in enumerate(pieces))
-    with transaction.atomic(), connection.cursor() as cursor:
-        # As rollups' reads, no parallel workers; and no JIT, whose compiling (~40 ms) the planner
-        # asks for when every workflow of a large team is estimated, for a scan it does not shorten.
-        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        cursor.execute("SET LOCAL jit = off")
-        cursor.execute(f"SELECT wf, sum(n)::bigint FROM ({union}) AS pieces GROUP BY wf", params)
-        return {wf: int(n) for wf, n in cursor.fetchall()}
 
 
 def time_saved(workflows, start, end=None, use_rollups=None):
